@@ -1,0 +1,207 @@
+//! `br-attach`: make sure the bridge exists (creating it on request, idempotently), then attach
+//! interfaces to it, waiting for those not there yet by link notification.
+//!
+//! Fully done or fully undone: on failure, timeout or a termination signal, the interfaces this
+//! run attached are detached again and a bridge this run created is deleted.
+
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::cidr::Cidr;
+use crate::error::{Error, Result, exit};
+use crate::ifname::IfName;
+use crate::netlink::Netlink;
+use crate::netlink::link::{Link, LinkId};
+use crate::netlink::watch::{LinkWatch, Wake};
+use crate::netns::{Netns, Target, TargetSpec};
+use crate::signals::{Deferred, interrupted};
+
+/// What to do.
+#[derive(Debug, Clone)]
+pub struct AttachSpec {
+    /// The bridge.
+    pub bridge: IfName,
+    /// Create the bridge if missing (and bring it and `lo` up, add `addrs`).
+    pub create: bool,
+    /// Addresses for the bridge (with `create`).
+    pub addrs: Vec<Cidr>,
+    /// Keep IPv6 duplicate address detection on the bridge's addresses.
+    pub dad: bool,
+    /// Interfaces to attach.
+    pub ifaces: Vec<IfName>,
+    /// How long to wait for missing interfaces (`None`: forever; zero: do not wait).
+    pub timeout: Option<Duration>,
+    /// Namespace to work in (`None`: the caller's).
+    pub netns: Option<TargetSpec>,
+}
+
+/// What this run changed, to undo on failure.
+#[derive(Debug, Default)]
+struct Done {
+    bridge_created: Option<u32>,
+    attached: Vec<(u32, String)>,
+}
+
+/// Run `spec`.
+pub fn run(spec: &AttachSpec, guard: &Deferred) -> Result<()> {
+    let ns = match &spec.netns {
+        Some(t) => Target::open(t)?.netns,
+        None => Netns::current()?,
+    };
+    let mut nl = Netlink::open_in(&ns)?;
+    let mut done = Done::default();
+    let result = attach_all(spec, &ns, &mut nl, guard, &mut done).and_then(|()| match guard.pending() {
+        Some(signal) => Err(interrupted(signal, "nothing was changed")),
+        None => Ok(()),
+    });
+    result.map_err(|e| undo(e, &mut nl, &done))
+}
+
+fn attach_all(spec: &AttachSpec, ns: &Netns, nl: &mut Netlink, guard: &Deferred, done: &mut Done) -> Result<()> {
+    let wait = spec.timeout != Some(Duration::ZERO) && !spec.ifaces.is_empty();
+    // Subscribe before the first look-up, so that nothing slips between look and wait.
+    let mut watch = if wait { Some(LinkWatch::open_in(ns)?) } else { None };
+    let deadline = spec.timeout.map(|t| Instant::now() + t);
+
+    let bridge = if spec.create { ensure_bridge(spec, nl, done)? } else { find_bridge(&spec.bridge, nl)? };
+
+    let mut missing = Vec::new();
+    for iface in &spec.ifaces {
+        match nl.get_link(LinkId::Name(iface.as_str()))? {
+            Some(link) => attach(nl, &link, &bridge, done)?,
+            None => missing.push(iface.as_str()),
+        }
+    }
+    let Some(watch) = watch.as_mut() else {
+        return match missing.first() {
+            None => Ok(()),
+            Some(name) => Err(Error::sys(format!("cannot attach {name} to {}", bridge.name), Errno::ENODEV)
+                .detail(format!("{name} does not exist"))
+                .hint("with --timeout 0, br-attach does not wait for it")),
+        };
+    };
+    while !missing.is_empty() {
+        match watch.next(deadline, Some(guard.fd()))? {
+            Wake::Event(ev) if ev.new => {
+                if let Some(pos) = missing.iter().position(|m| *m == ev.link.name) {
+                    missing.remove(pos);
+                    attach(nl, &ev.link, &bridge, done)?;
+                }
+            }
+            Wake::Event(_) => {}
+            Wake::Overrun => {
+                // Notifications were lost: look each missing interface up again.
+                let mut still = Vec::new();
+                for name in missing {
+                    match nl.get_link(LinkId::Name(name))? {
+                        Some(link) => attach(nl, &link, &bridge, done)?,
+                        None => still.push(name),
+                    }
+                }
+                missing = still;
+            }
+            Wake::Timeout => {
+                let secs = spec.timeout.map_or(0.0, |t| t.as_secs_f64());
+                return Err(Error::sys(format!("{} did not appear within {secs} s", missing.join(", ")), Errno::ETIMEDOUT)
+                    .detail(format!("no interface of that name was created in this network namespace ({})", ns.inode()))
+                    .hint("is the testenv running? its veth pair is created by start_in_ns.sh or veth-pair")
+                    .code(exit::TIMEOUT));
+            }
+            Wake::Interrupted => {
+                let signal = guard.pending().unwrap_or(nix::sys::signal::Signal::SIGTERM);
+                return Err(interrupted(signal, "what this run changed was undone"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_bridge(name: &IfName, nl: &mut Netlink) -> Result<Link> {
+    let link = nl.get_link(LinkId::Name(name.as_str()))?.ok_or_else(|| {
+        Error::sys(format!("bridge {name} does not exist"), Errno::ENODEV)
+            .hint(format!("create it with 'br-attach --create --bridge {name}' (or create_bridge.sh)"))
+    })?;
+    check_is_bridge(&link)?;
+    Ok(link)
+}
+
+fn check_is_bridge(link: &Link) -> Result<()> {
+    if link.is_bridge() {
+        return Ok(());
+    }
+    let kind = link.kind.as_deref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
+    Err(Error::new(format!("{} is not a bridge", link.name)).detail(format!("it is {kind}")))
+}
+
+fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result<Link> {
+    let name = &spec.bridge;
+    let created = match nl.create_bridge(name.as_str(), true) {
+        Ok(()) => true,
+        Err(e) if e.errno == Errno::EEXIST => false,
+        Err(e) => return Err(e.into_error(format!("cannot create bridge {name}"))),
+    };
+    let bridge = nl
+        .get_link(LinkId::Name(name.as_str()))?
+        .ok_or_else(|| Error::sys(format!("bridge {name} vanished right after it was created"), Errno::ENODEV))?;
+    if created {
+        done.bridge_created = Some(bridge.index);
+    } else {
+        check_is_bridge(&bridge)?;
+        if !bridge.up {
+            nl.set_up(bridge.index).map_err(|e| e.into_error(format!("cannot bring {name} up")))?;
+        }
+    }
+    nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+    for addr in &spec.addrs {
+        match nl.add_addr(bridge.index, addr, !spec.dad) {
+            Ok(()) => {}
+            Err(e) if e.errno == Errno::EEXIST => {} // already there: idempotent
+            Err(e) => return Err(e.into_error(format!("cannot add address {addr} to {name}"))),
+        }
+    }
+    Ok(bridge)
+}
+
+fn attach(nl: &mut Netlink, link: &Link, bridge: &Link, done: &mut Done) -> Result<()> {
+    let what = || format!("cannot attach {} to {}", link.name, bridge.name);
+    if link.index == bridge.index {
+        return Err(Error::usage(what()).detail("an interface cannot be its own bridge port"));
+    }
+    match link.master {
+        Some(m) if m == bridge.index => {
+            if !link.up {
+                nl.set_up(link.index).map_err(|e| e.into_error(format!("cannot bring {} up", link.name)))?;
+            }
+            return Ok(());
+        }
+        Some(other) => {
+            let other = nl.get_link(LinkId::Index(other)).ok().flatten().map_or(format!("#{other}"), |l| l.name);
+            return Err(Error::sys(what(), Errno::EBUSY)
+                .detail(format!("it is already attached to {other}"))
+                .hint(format!("detach it first: ip link set {} nomaster", link.name)));
+        }
+        None => {}
+    }
+    nl.set_master(link.index, bridge.index, true).map_err(|e| e.into_error(what()))?;
+    done.attached.push((link.index, link.name.clone()));
+    Ok(())
+}
+
+fn undo(mut err: Error, nl: &mut Netlink, done: &Done) -> Error {
+    for (index, name) in done.attached.iter().rev() {
+        if let Err(e) = nl.set_master(*index, 0, false) {
+            // Gone already (its testenv ended) is fine.
+            if e.errno != Errno::ENODEV {
+                err = err.also(&e.into_error(format!("cannot detach {name}")));
+            }
+        }
+    }
+    if let Some(index) = done.bridge_created
+        && let Err(e) = nl.delete_link(index)
+        && e.errno != Errno::ENODEV
+    {
+        err = err.also(&e.into_error("cannot remove the bridge created by this run"));
+    }
+    err
+}

@@ -1,0 +1,82 @@
+//! What every tool's `main` shares: one-line argument errors, `tool: message` on failure, the
+//! exit code carried by the error, refusal to run set-user-ID, and output that reports a
+//! closed pipe instead of panicking.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use nix::sys::signal::Signal;
+use nix::unistd::{getegid, geteuid, getgid, getuid};
+
+use crate::error::{Error, Result, exit};
+
+/// The exit-status section shared by the tools' `--help`.
+pub const EXIT_STATUS: &str = "\
+Exit status:
+  0    success
+  1    the operation failed (the kernel or the system refused); nothing is left behind
+  2    invalid arguments or input; nothing was touched
+  128+N  interrupted by signal N after undoing what was done";
+
+/// Parse the arguments, run the tool, report. `run` returns the exit code on success.
+pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> ExitCode {
+    if let Err(e) = refuse_setid() {
+        return report(tool, &e);
+    }
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(tool, &e),
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => report(tool, &e),
+    }
+}
+
+/// Print `tool: error` and return its exit code; an interrupted run dies of its signal.
+pub fn report(tool: &str, e: &Error) -> ExitCode {
+    eprintln!("{tool}: {e}");
+    let code = e.exit_code();
+    if code > exit::SIGNAL_BASE
+        && let Ok(signal) = Signal::try_from(i32::from(code - exit::SIGNAL_BASE))
+    {
+        crate::signals::die_of(signal);
+    }
+    ExitCode::from(code)
+}
+
+/// clap's errors are several lines long; print one: `tool: <what clap said>; see 'tool --help'`.
+fn usage_error(tool: &str, e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let tip = rendered.lines().find_map(|l| l.trim().strip_prefix("tip: ")).map(|t| format!(" ({t})")).unwrap_or_default();
+    eprintln!("{tool}: {first}{tip}; see '{tool} --help'");
+    ExitCode::from(exit::USAGE)
+}
+
+/// The tools work with the caller's own privileges; a set-user-ID install would hand
+/// namespace and network control to every local user, so it is refused.
+fn refuse_setid() -> Result<()> {
+    if getuid() != geteuid() || getgid() != getegid() {
+        return Err(Error::new("refusing to run set-user-ID or set-group-ID")
+            .detail("nstools tools act with the caller's own privileges")
+            .hint("remove the setuid bit (chmod u-s,g-s); for rootless use run inside 'unshare --user --map-root-user'"));
+    }
+    Ok(())
+}
+
+/// Write `text` (plus a newline) to stdout and flush it; a closed pipe is an error, not a panic.
+pub fn print_line(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| Error::io("cannot write to standard output", &e))
+}

@@ -1,0 +1,27 @@
+//! The shared library of nstools: the five tools (`ns-unshare`, `veth-pair`, `br-attach`,
+//! `ns-exec`, `ns-ls`) are thin command lines over these modules.
+//!
+//! - [`error`]: one error type that keeps the errno and the kernel's extended-ack text.
+//! - [`ifname`], [`cidr`]: input checks with messages that name the problem.
+//! - [`netns`]: namespace handles and targets (PID, `PID:INODE`, nsfs path, `/run/netns` name).
+//! - [`netlink`]: rtnetlink requests, one small function per operation.
+//! - [`signals`]: fully done or fully undone, even when interrupted.
+//! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
+//! - [`cli`]: what every `main` shares.
+
+pub mod bridge;
+pub mod cidr;
+pub mod cli;
+pub mod error;
+pub mod ifname;
+pub mod netlink;
+pub mod netns;
+pub mod signals;
+pub mod sys;
+pub mod veth;
+
+pub use cidr::Cidr;
+pub use error::{Error, Result};
+pub use ifname::IfName;
+pub use netlink::Netlink;
+pub use netns::{Netns, Target, TargetSpec};

@@ -1,0 +1,83 @@
+//! The few system calls nix does not wrap: pidfds and the nsfs ioctls. The only module with
+//! `unsafe` code; each call is a plain syscall on owned or borrowed descriptors.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+/// `pidfd_open(2)`: a descriptor that refers to this process and no other, even after its
+/// PID is reused.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall; on success the kernel returns a new descriptor that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `pidfd_send_signal(2)`; signal 0 checks that the process still exists.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with a borrowed, open descriptor and no info pointer.
+    let r = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    Errno::result(r).map(drop)
+}
+
+const NSIO: u64 = 0xb7;
+const fn io(nr: u64) -> u64 {
+    (NSIO << 8) | nr
+}
+/// `NS_GET_USERNS`: the user namespace that owns a namespace.
+const NS_GET_USERNS: u64 = io(0x1);
+/// `NS_GET_PARENT`: the parent of a user or PID namespace.
+const NS_GET_PARENT: u64 = io(0x2);
+/// `NS_GET_NSTYPE`: the `CLONE_NEW*` type of a namespace.
+const NS_GET_NSTYPE: u64 = io(0x3);
+/// `NS_GET_OWNER_UID`: the UID that created a user namespace.
+const NS_GET_OWNER_UID: u64 = io(0x4);
+
+fn ns_ioctl_fd(fd: BorrowedFd<'_>, request: u64) -> Result<OwnedFd, Errno> {
+    // SAFETY: the nsfs ioctls that return a namespace take no argument and return a new fd.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as _) };
+    Errno::result(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The user namespace that owns the namespace `fd` refers to.
+pub fn ns_owner_userns(fd: impl AsFd) -> Result<OwnedFd, Errno> {
+    ns_ioctl_fd(fd.as_fd(), NS_GET_USERNS)
+}
+
+/// The parent of the user namespace `fd` refers to (EPERM at the caller's own root).
+pub fn ns_parent(fd: impl AsFd) -> Result<OwnedFd, Errno> {
+    ns_ioctl_fd(fd.as_fd(), NS_GET_PARENT)
+}
+
+/// The `CLONE_NEW*` type of the namespace `fd` refers to.
+pub fn ns_type(fd: impl AsFd) -> Result<i32, Errno> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type as the result.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_NSTYPE as _) };
+    Errno::result(r)
+}
+
+/// The UID (in the caller's user namespace) that created the user namespace `fd` refers to.
+pub fn userns_owner_uid(fd: impl AsFd) -> Result<u32, Errno> {
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t to the pointer we pass.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_OWNER_UID as _, &mut uid as *mut libc::uid_t) };
+    Errno::result(r).map(|_| uid)
+}
+
+/// The magic number of nsfs, the file system of namespace files.
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// True if `fd` is a namespace file (on nsfs).
+pub fn is_nsfs(fd: impl AsFd) -> Result<bool, Errno> {
+    let st = nix::sys::statfs::fstatfs(fd.as_fd())?;
+    Ok(st.filesystem_type().0 as i64 == NSFS_MAGIC)
+}
+
+/// Borrow the descriptor of a neli socket (neli only exposes `AsRawFd`).
+pub fn borrow_socket(sock: &neli::socket::synchronous::NlSocketHandle) -> BorrowedFd<'_> {
+    // SAFETY: the descriptor stays open for as long as `sock` lives, which bounds the borrow.
+    unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) }
+}

@@ -1,0 +1,213 @@
+//! `veth-pair`: a veth pair created in one request with each end directly in its namespace,
+//! then addressed and brought up; any failure after creation deletes the pair again.
+
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use crate::cidr::Cidr;
+use crate::error::{Error, Result};
+use crate::ifname::IfName;
+use crate::netlink::link::{LinkId, VethEnd};
+use crate::netlink::{KernelError, Netlink};
+use crate::netns::{Netns, Target, TargetSpec};
+use crate::signals::{Deferred, interrupted};
+
+/// One end of the pair to create.
+#[derive(Debug, Clone)]
+pub struct EndSpec {
+    /// Interface name.
+    pub name: IfName,
+    /// Its namespace (`None`: the caller's).
+    pub netns: Option<TargetSpec>,
+    /// Addresses to add.
+    pub addrs: Vec<Cidr>,
+    /// Hardware address.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct VethSpec {
+    /// The testenv end (`vethN`).
+    pub end: EndSpec,
+    /// The peer (`vethN-br`).
+    pub peer: EndSpec,
+    /// Bring both ends and the loopback of the end's namespace up.
+    pub up: bool,
+    /// Keep IPv6 duplicate address detection.
+    pub dad: bool,
+    /// MTU of both ends.
+    pub mtu: Option<u32>,
+}
+
+/// One end as created.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndReport {
+    /// Interface name.
+    pub name: String,
+    /// Interface index in its namespace.
+    pub ifindex: u32,
+    /// Inode of its network namespace.
+    pub netns: u64,
+    /// Addresses added.
+    pub addresses: Vec<String>,
+}
+
+/// What `veth-pair --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct VethReport {
+    /// The end.
+    #[serde(flatten)]
+    pub end: EndReport,
+    /// Whether both ends were brought up.
+    pub up: bool,
+    /// The peer.
+    pub peer: EndReport,
+}
+
+fn open_ns(spec: &Option<TargetSpec>) -> Result<Netns> {
+    match spec {
+        Some(t) => Ok(Target::open(t)?.netns),
+        None => Netns::current(),
+    }
+}
+
+/// An end's namespace and a socket in it.
+struct Side {
+    ns: Netns,
+    nl: Option<Netlink>,
+}
+
+impl Side {
+    fn nl(&mut self) -> Result<&mut Netlink> {
+        if self.nl.is_none() {
+            self.nl = Some(Netlink::open_in(&self.ns)?);
+        }
+        Ok(self.nl.as_mut().expect("just set"))
+    }
+}
+
+fn index_of(nl: &mut Netlink, name: &IfName) -> Result<u32> {
+    match nl.get_link(LinkId::Name(name.as_str()))? {
+        Some(link) => Ok(link.index),
+        None => Err(Error::sys(format!("{name} vanished right after it was created"), Errno::ENODEV)),
+    }
+}
+
+fn add_addrs(nl: &mut Netlink, index: u32, name: &IfName, addrs: &[Cidr], nodad: bool) -> Result<Vec<String>> {
+    addrs
+        .iter()
+        .map(|a| {
+            nl.add_addr(index, a, nodad)
+                .map(|()| a.to_string())
+                .map_err(|e| e.into_error(format!("cannot add address {a} to {name}")))
+        })
+        .collect()
+}
+
+/// Create the pair as `spec` says. `guard` holds termination signals back: one that arrives
+/// before the end undoes everything.
+pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<VethReport> {
+    let mut end = Side { ns: open_ns(&spec.end.netns)?, nl: None };
+    let peer_ns = open_ns(&spec.peer.netns)?;
+    let same_ns = peer_ns.inode() == end.ns.inode();
+
+    // The request goes out from the end's namespace (where the end's addresses are added next)
+    // and names the peer first: only that device can come up at creation (see create_veth).
+    let nl = end.nl()?;
+    let created = nl.create_veth(
+        &VethEnd {
+            name: spec.peer.name.as_str(),
+            netns: (!same_ns).then(|| peer_ns.as_fd()),
+            up: spec.up,
+            mtu: spec.mtu,
+            mac: spec.peer.mac,
+        },
+        &VethEnd { name: spec.end.name.as_str(), netns: None, up: false, mtu: spec.mtu, mac: spec.end.mac },
+    );
+    if let Err(e) = created {
+        return Err(explain_create_error(e, spec, nl, same_ns));
+    }
+
+    let mut peer = Side { ns: peer_ns, nl: None };
+    let mut index = None;
+    let outcome = configure(spec, &mut end, &mut peer, same_ns, &mut index, report).and_then(|r| match guard.pending() {
+        Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
+        None => Ok(r),
+    });
+    outcome.map_err(|e| undo(e, end.nl.as_mut().expect("opened before creating"), index, &spec.end.name))
+}
+
+fn configure(
+    spec: &VethSpec,
+    end: &mut Side,
+    peer: &mut Side,
+    same_ns: bool,
+    index: &mut Option<u32>,
+    report: bool,
+) -> Result<VethReport> {
+    let nodad = !spec.dad;
+    let nl = end.nl()?;
+    let end_index = index_of(nl, &spec.end.name)?;
+    *index = Some(end_index);
+    if spec.up {
+        nl.set_up(end_index).map_err(|e| e.into_error(format!("cannot bring {} up", spec.end.name)))?;
+        nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+    }
+    let end_addrs = add_addrs(nl, end_index, &spec.end.name, &spec.end.addrs, nodad)?;
+
+    let mut peer_index = 0;
+    if report || !spec.peer.addrs.is_empty() {
+        let pnl = if same_ns { end.nl()? } else { peer.nl()? };
+        peer_index = index_of(pnl, &spec.peer.name)?;
+    }
+    let peer_addrs = if spec.peer.addrs.is_empty() {
+        Vec::new()
+    } else {
+        let pnl = if same_ns { end.nl()? } else { peer.nl()? };
+        add_addrs(pnl, peer_index, &spec.peer.name, &spec.peer.addrs, nodad)?
+    };
+    Ok(VethReport {
+        end: EndReport { name: spec.end.name.to_string(), ifindex: end_index, netns: end.ns.inode(), addresses: end_addrs },
+        up: spec.up,
+        peer: EndReport {
+            name: spec.peer.name.to_string(),
+            ifindex: peer_index,
+            netns: peer.ns.inode(),
+            addresses: peer_addrs,
+        },
+    })
+}
+
+/// Delete the pair after a failure; a failed deletion is added to the original error.
+fn undo(err: Error, nl: &mut Netlink, index: Option<u32>, name: &IfName) -> Error {
+    let index = match index {
+        Some(i) => Some(i),
+        None => nl.get_link(LinkId::Name(name.as_str())).ok().flatten().map(|l| l.index),
+    };
+    match index.map(|i| nl.delete_link(i)) {
+        Some(Ok(())) => err,
+        Some(Err(e)) => err.also(&e.into_error(format!("cannot remove {name}"))),
+        None => err,
+    }
+}
+
+/// Say which name is taken when the kernel answers EEXIST.
+fn explain_create_error(e: KernelError, spec: &VethSpec, nl: &mut Netlink, same_ns: bool) -> Error {
+    let name = &spec.end.name;
+    let peer = &spec.peer.name;
+    let what = format!("cannot create {name}");
+    if e.errno != Errno::EEXIST {
+        return e.into_error(what);
+    }
+    let err = Error::sys(what, Errno::EEXIST);
+    if matches!(nl.get_link(LinkId::Name(name.as_str())), Ok(Some(_))) {
+        return err; // "cannot create veth21: File exists (EEXIST)" says it all
+    }
+    if same_ns && matches!(nl.get_link(LinkId::Name(peer.as_str())), Ok(Some(_))) {
+        return err.detail(format!("its peer {peer} already exists"));
+    }
+    err.detail(format!("its peer {peer} already exists in the peer's network namespace"))
+}
