@@ -1,0 +1,354 @@
+//! Test harness: every test gets its own fresh network namespace (the test thread unshares one,
+//! and every command it runs inherits it), so tests run in parallel and never touch the host's
+//! interfaces. Results are checked independently with iproute2 (`ip -j`) and util-linux.
+//!
+//! Leak checks: every process a test starts carries `NSTOOLS_TEST_TAG=<unique tag>` in its
+//! environment (holders made by `ns-unshare` inherit it), so when the sandbox ends any process
+//! still carrying the tag is a leak and fails the test.
+//!
+//! Privileges: the sandbox needs CAP_SYS_ADMIN (root, or `scripts/test`'s user namespace).
+//! Without it a test is skipped with a loud `SKIPPED` line — and fails instead under `CI`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_debug_implementations)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, unshare};
+use serde_json::Value;
+
+/// Where the binaries under test are: `$NSTOOLS_BIN_DIR`, else the workspace's `target/release`.
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("NSTOOLS_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/release"))
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Path of one of our binaries; panics with the fix if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build first with 'cargo build --release' (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// True when running under CI, where skipping is a failure.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Skip loudly (or fail under CI).
+pub fn skip(test: &str, why: &str) {
+    let line = format!("SKIPPED {test}: {why}");
+    assert!(!in_ci(), "{line} (skipping is not allowed under CI)");
+    eprintln!("{line}");
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// True if the process runs as real root (uid 0 in the initial user namespace).
+pub fn real_root() -> bool {
+    nix::unistd::geteuid().is_root()
+        && std::fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh network namespace for the calling test thread, and what the test started in it.
+pub struct Sandbox {
+    /// Unique tag of this test (in the environment of every process it starts).
+    pub tag: String,
+    name: String,
+    children: Vec<Child>,
+    anchor: Option<u32>,
+    cleanups: Vec<Box<dyn FnOnce()>>,
+}
+
+/// Make a sandbox, or skip the test (return) if there is no privilege for one.
+#[macro_export]
+macro_rules! sandbox {
+    ($name:expr) => {
+        match $crate::Sandbox::new($name) {
+            Some(sb) => sb,
+            None => return,
+        }
+    };
+}
+
+impl Sandbox {
+    /// Unshare a fresh network namespace for this thread; `None` after a loud skip.
+    pub fn new(name: &str) -> Option<Sandbox> {
+        if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
+            skip(name, &format!("cannot create a network namespace ({e}); run as root or through scripts/test"));
+            return None;
+        }
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("nst{}x{n}", std::process::id());
+        let sb = Sandbox { tag, name: name.to_owned(), children: Vec::new(), anchor: None, cleanups: Vec::new() };
+        // Loopback up, as in any usable namespace.
+        sb.sh("ip link set lo up").ok();
+        Some(sb)
+    }
+
+    /// The test's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs in the sandbox, tagged.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("NSTOOLS_TEST_TAG", &self.tag);
+        cmd.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()));
+        cmd
+    }
+
+    /// A command for one of our tools.
+    pub fn tool(&self, name: &str) -> Command {
+        self.command(bin(name))
+    }
+
+    /// Run one of our tools with `args`.
+    pub fn run(&self, tool: &str, args: &[&str]) -> Run {
+        Run::of(self.tool(tool).args(args).stdin(Stdio::null()).output().unwrap(), format!("{tool} {}", args.join(" ")))
+    }
+
+    /// Run a shell command line in the sandbox.
+    pub fn sh(&self, script: &str) -> Result<String, String> {
+        let out = self.command("sh").arg("-c").arg(script).stdin(Stdio::null()).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!("`{script}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+
+    /// Run a shell command line that must succeed.
+    #[track_caller]
+    pub fn must(&self, script: &str) -> String {
+        self.sh(script).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start a long-lived process in a namespace of its own (made with util-linux `unshare`,
+    /// independent of the tools under test): a stand-in testenv. Killed when the sandbox ends.
+    pub fn spawn_netns(&mut self) -> u32 {
+        self.spawn(&["unshare", "--net", "sh", "-c", "ip link set lo up; exec sleep infinity"], "sleep")
+    }
+
+    /// Start a long-lived tagged process, killed when the sandbox ends. Returns its PID once
+    /// it runs the program `exe` (so that whatever it set up before is ready).
+    pub fn spawn(&mut self, argv: &[&str], exe: &str) -> u32 {
+        let child = self.command(argv[0]).args(&argv[1..]).stdin(Stdio::null()).spawn().unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        let ready = wait_until(Duration::from_secs(5), || {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.file_name().is_some_and(|n| n == exe))
+        });
+        assert!(ready, "{argv:?} did not start {exe}");
+        pid
+    }
+
+    /// A process in the sandbox's own namespace (to name it by PID, as Samba does).
+    pub fn anchor(&mut self) -> u32 {
+        if self.anchor.is_none() {
+            let pid = self.spawn(&["sleep", "infinity"], "sleep");
+            self.anchor = Some(pid);
+        }
+        self.anchor.unwrap()
+    }
+
+    /// Register a clean-up to run when the sandbox ends (before the leak check).
+    pub fn on_drop(&mut self, f: impl FnOnce() + 'static) {
+        self.cleanups.push(Box::new(f));
+    }
+
+    /// `ip -j ARGS` in the sandbox.
+    pub fn ip(&self, args: &str) -> Value {
+        let out = self.must(&format!("ip -j {args}"));
+        serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out }).unwrap()
+    }
+
+    /// `ip -j ARGS` inside the network namespace of `pid`.
+    pub fn ip_in(&self, pid: u32, args: &str) -> Value {
+        let out = self.must(&format!("nsenter -t {pid} --net ip -j {args}"));
+        serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out }).unwrap()
+    }
+
+    /// Names of the sandbox's links, sorted.
+    pub fn links(&self) -> Vec<String> {
+        names(&self.ip("link show"))
+    }
+
+    /// Names of the links in `pid`'s namespace, sorted.
+    pub fn links_in(&self, pid: u32) -> Vec<String> {
+        names(&self.ip_in(pid, "link show"))
+    }
+
+    /// Processes (other than those this sandbox still runs on purpose) carrying the tag.
+    pub fn tagged_processes(&self) -> Vec<u32> {
+        let own: Vec<u32> = self.children.iter().map(Child::id).collect();
+        let needle = format!("NSTOOLS_TEST_TAG={}", self.tag);
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            if own.contains(&pid) || pid == std::process::id() {
+                continue;
+            }
+            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+            if env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) && !is_zombie(pid) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for f in self.cleanups.drain(..).rev() {
+            f();
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+        // Give exiting processes a moment to be reaped, then check that nothing the test
+        // started is still running (holders included).
+        let mut leaked = self.tagged_processes();
+        if !leaked.is_empty() {
+            wait_until(Duration::from_secs(2), || self.tagged_processes().is_empty());
+            leaked = self.tagged_processes();
+        }
+        if !leaked.is_empty() {
+            let list: Vec<String> = leaked
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{p} ({})",
+                        std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ")
+                    )
+                })
+                .collect();
+            for p in &leaked {
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p as i32), nix::sys::signal::Signal::SIGKILL);
+            }
+            if !std::thread::panicking() {
+                panic!("{}: processes left behind: {}", self.name, list.join(", "));
+            }
+        }
+    }
+}
+
+/// Names of `ip -j link` entries, sorted.
+pub fn names(links: &Value) -> Vec<String> {
+    let mut v: Vec<String> =
+        links.as_array().unwrap().iter().map(|l| l["ifname"].as_str().unwrap().to_owned()).collect();
+    v.sort();
+    v
+}
+
+/// The entry named `name` in an `ip -j` list.
+pub fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["ifname"] == name)
+        .unwrap_or_else(|| panic!("{name} not found in {list}"))
+}
+
+/// `ADDR/PREFIX` strings of an `ip -j addr` entry, with flags, e.g. `fd00::1/112 nodad`.
+pub fn addrs(entry: &Value) -> Vec<String> {
+    entry["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let mut s = format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]);
+            if a["nodad"] == true {
+                s.push_str(" nodad");
+            }
+            s
+        })
+        .collect()
+}
+
+/// Poll `cond` (for test checks only) until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// The outcome of a tool run, with assertions.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    what: String,
+}
+
+impl Run {
+    /// Wrap an output.
+    pub fn of(out: Output, what: String) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what,
+        }
+    }
+
+    /// It succeeded; returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "`{}` failed: {}", self.what, self.stderr);
+        &self.stdout
+    }
+
+    /// It failed with `code` and exactly one line on stderr, `tool: ...` containing `needle`.
+    #[track_caller]
+    pub fn fails(&self, code: i32, needle: &str) -> &str {
+        assert_eq!(
+            self.code, code,
+            "`{}`: expected exit {code}, got {}; stderr: {}",
+            self.what, self.code, self.stderr
+        );
+        assert_eq!(self.stderr.lines().count(), 1, "`{}`: stderr must be one line: {:?}", self.what, self.stderr);
+        let tool = self.what.split_whitespace().next().unwrap();
+        assert!(
+            self.stderr.starts_with(&format!("{tool}: ")),
+            "`{}`: stderr must start with '{tool}: ': {}",
+            self.what,
+            self.stderr
+        );
+        assert!(self.stderr.contains(needle), "`{}`: stderr lacks {needle:?}: {}", self.what, self.stderr);
+        &self.stderr
+    }
+}

@@ -103,10 +103,13 @@ fn attach_all(spec: &AttachSpec, ns: &Netns, nl: &mut Netlink, guard: &Deferred,
             }
             Wake::Timeout => {
                 let secs = spec.timeout.map_or(0.0, |t| t.as_secs_f64());
-                return Err(Error::sys(format!("{} did not appear within {secs} s", missing.join(", ")), Errno::ETIMEDOUT)
-                    .detail(format!("no interface of that name was created in this network namespace ({})", ns.inode()))
-                    .hint("is the testenv running? its veth pair is created by start_in_ns.sh or veth-pair")
-                    .code(exit::TIMEOUT));
+                return Err(Error::sys(
+                    format!("{} did not appear within {secs} s", missing.join(", ")),
+                    Errno::ETIMEDOUT,
+                )
+                .detail(format!("no interface of that name was created in this network namespace ({})", ns.inode()))
+                .hint("is the testenv running? its veth pair is created by start_in_ns.sh or veth-pair")
+                .code(exit::TIMEOUT));
             }
             Wake::Interrupted => {
                 let signal = guard.pending().unwrap_or(nix::sys::signal::Signal::SIGTERM);
@@ -130,7 +133,8 @@ fn check_is_bridge(link: &Link) -> Result<()> {
     if link.is_bridge() {
         return Ok(());
     }
-    let kind = link.kind.as_deref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
+    let kind =
+        link.kind.as_deref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
     Err(Error::new(format!("{} is not a bridge", link.name)).detail(format!("it is {kind}")))
 }
 

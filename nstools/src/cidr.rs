@@ -27,7 +27,10 @@ impl Cidr {
             None => (text, None),
         };
         let addr: IpAddr = addr_text.parse().map_err(|_| {
-            bad(format!("{} is not an IPv4 or IPv6 address; expected e.g. 10.53.57.21/24 or fd00::5357:5f15/112", quote(addr_text)))
+            bad(format!(
+                "{} is not an IPv4 or IPv6 address; expected e.g. 10.53.57.21/24 or fd00::5357:5f15/112",
+                quote(addr_text)
+            ))
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix_text {

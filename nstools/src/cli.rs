@@ -56,12 +56,29 @@ fn usage_error(tool: &str, e: &clap::Error) -> ExitCode {
         }
         _ => {}
     }
-    let rendered = e.render().to_string();
-    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let tip = rendered.lines().find_map(|l| l.trim().strip_prefix("tip: ")).map(|t| format!(" ({t})")).unwrap_or_default();
-    eprintln!("{tool}: {first}{tip}; see '{tool} --help'");
+    eprintln!("{tool}: {}; see '{tool} --help'", one_line(&e.render().to_string()));
     ExitCode::from(exit::USAGE)
+}
+
+/// clap's message on one line: the text before the usage, continuation lines joined, and its
+/// tip in parentheses.
+fn one_line(rendered: &str) -> String {
+    let mut message = Vec::new();
+    let mut tip = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        match line.strip_prefix("tip: ") {
+            Some(t) => tip = Some(t),
+            None => message.push(line.strip_prefix("error: ").unwrap_or(line)),
+        }
+    }
+    let text = if message.is_empty() { "invalid arguments".to_owned() } else { message.join(" ") };
+    match tip {
+        Some(t) => format!("{text} ({t})"),
+        None => text,
+    }
 }
 
 /// The tools work with the caller's own privileges; a set-user-ID install would hand
@@ -70,7 +87,9 @@ fn refuse_setid() -> Result<()> {
     if getuid() != geteuid() || getgid() != getegid() {
         return Err(Error::new("refusing to run set-user-ID or set-group-ID")
             .detail("nstools tools act with the caller's own privileges")
-            .hint("remove the setuid bit (chmod u-s,g-s); for rootless use run inside 'unshare --user --map-root-user'"));
+            .hint(
+                "remove the setuid bit (chmod u-s,g-s); for rootless use run inside 'unshare --user --map-root-user'",
+            ));
     }
     Ok(())
 }
@@ -79,4 +98,21 @@ fn refuse_setid() -> Result<()> {
 pub fn print_line(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| Error::io("cannot write to standard output", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn clap_errors_fit_on_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  --create\n\nUsage: br-attach --create --addr <CIDR> [IFACE]...\n\nFor more information, try '--help'.\n";
+        assert_eq!(one_line(rendered), "the following required arguments were not provided: --create");
+        let rendered = "error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: x\n";
+        assert_eq!(
+            one_line(rendered),
+            "unexpected argument '--bogus' found (to pass '--bogus' as a value, use '-- --bogus')"
+        );
+        assert_eq!(one_line(""), "invalid arguments");
+    }
 }

@@ -180,7 +180,8 @@ mod tests {
             format!("setup: cannot create veth21: Operation not permitted (EPERM); {HINT_NET_ADMIN}")
         );
         assert_eq!(e.clone().or_hint("other").to_string(), e.to_string());
-        let both = Error::sys("cannot add address", Errno::EINVAL).also(&Error::sys("cannot remove veth21", Errno::EBUSY));
+        let both =
+            Error::sys("cannot add address", Errno::EINVAL).also(&Error::sys("cannot remove veth21", Errno::EBUSY));
         assert_eq!(
             both.to_string(),
             "cannot add address: Invalid argument (EINVAL); also, cannot remove veth21: Device or resource busy (EBUSY)"

@@ -145,8 +145,11 @@ pub enum TargetSpec {
 fn parse_pid(text: &str, whole: &str) -> Result<i32> {
     match text.parse::<i32>() {
         Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(Error::usage(format!("invalid target {}", quote(whole)))
-            .detail(format!("{} is not a valid PID (1 to {})", quote(text), i32::MAX))),
+        _ => Err(Error::usage(format!("invalid target {}", quote(whole))).detail(format!(
+            "{} is not a valid PID (1 to {})",
+            quote(text),
+            i32::MAX
+        ))),
     }
 }
 

@@ -133,10 +133,11 @@ pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<VethRep
 
     let mut peer = Side { ns: peer_ns, nl: None };
     let mut index = None;
-    let outcome = configure(spec, &mut end, &mut peer, same_ns, &mut index, report).and_then(|r| match guard.pending() {
-        Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
-        None => Ok(r),
-    });
+    let outcome =
+        configure(spec, &mut end, &mut peer, same_ns, &mut index, report).and_then(|r| match guard.pending() {
+            Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
+            None => Ok(r),
+        });
     outcome.map_err(|e| undo(e, end.nl.as_mut().expect("opened before creating"), index, &spec.end.name))
 }
 
@@ -170,7 +171,12 @@ fn configure(
         add_addrs(pnl, peer_index, &spec.peer.name, &spec.peer.addrs, nodad)?
     };
     Ok(VethReport {
-        end: EndReport { name: spec.end.name.to_string(), ifindex: end_index, netns: end.ns.inode(), addresses: end_addrs },
+        end: EndReport {
+            name: spec.end.name.to_string(),
+            ifindex: end_index,
+            netns: end.ns.inode(),
+            addresses: end_addrs,
+        },
         up: spec.up,
         peer: EndReport {
             name: spec.peer.name.to_string(),

@@ -102,7 +102,8 @@ fn run(cli: Cli) -> Result<u8> {
     };
     let report = nstools::veth::create(&spec, &guard, cli.json)?;
     if cli.json {
-        let text = serde_json::to_string(&report).map_err(|e| nstools::Error::new("cannot encode JSON").detail(e.to_string()))?;
+        let text = serde_json::to_string(&report)
+            .map_err(|e| nstools::Error::new("cannot encode JSON").detail(e.to_string()))?;
         cli::print_line(&text)?;
     }
     Ok(0)

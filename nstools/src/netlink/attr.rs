@@ -8,11 +8,7 @@ use neli::{Size, ToBytes};
 /// An attribute with a payload (a number, bytes, or a whole message such as a veth peer's
 /// `Ifinfomsg`).
 pub(crate) fn attr<T: RtaType, P: Size + ToBytes>(ty: T, payload: P) -> Rtattr<T, Buffer> {
-    RtattrBuilder::default()
-        .rta_type(ty)
-        .rta_payload(payload)
-        .build()
-        .expect("type and payload are both set")
+    RtattrBuilder::default().rta_type(ty).rta_payload(payload).build().expect("type and payload are both set")
 }
 
 /// A string attribute, NUL-terminated as the kernel's `NLA_STRING` policy expects.

@@ -3,7 +3,7 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifla, IflaInfo, Iff, RtAddrFamily, Rtm};
+use neli::consts::rtnl::{Iff, Ifla, IflaInfo, RtAddrFamily, Rtm};
 use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder, Rtattr};
 use neli::types::{Buffer, RtBuffer};
 use nix::errno::Errno;
@@ -245,7 +245,9 @@ mod tests {
     fn mac_parsing() {
         assert_eq!(parse_mac("02:00:00:00:00:15").unwrap(), [2, 0, 0, 0, 0, 0x15]);
         assert_eq!(parse_mac("aA:bb:cc:dd:ee:f0").unwrap()[0], 0xaa);
-        for bad in ["", "02:00:00:00:00", "02:00:00:00:00:15:00", "2:0:0:0:0:15", "zz:00:00:00:00:00", "01:00:00:00:00:00"] {
+        for bad in
+            ["", "02:00:00:00:00", "02:00:00:00:00:15:00", "2:0:0:0:0:15", "zz:00:00:00:00:00", "01:00:00:00:00:00"]
+        {
             assert_eq!(parse_mac(bad).unwrap_err().exit_code(), crate::error::exit::USAGE, "{bad}");
         }
         assert_eq!(format_mac(&[2, 0, 0, 0, 0, 0x15]), "02:00:00:00:00:15");

@@ -8,8 +8,8 @@ use neli::consts::rtnl::Rtm;
 use neli::types::{Buffer, RtBuffer};
 use neli::{FromBytesWithInput, ToBytes};
 
-use super::attr::{attr, find, i32_of};
 use super::Netlink;
+use super::attr::{attr, find, i32_of};
 use crate::error::Result;
 
 /// `NETNSA_NSID`.
