@@ -22,16 +22,26 @@ Exit status:
 
 /// Parse the arguments, run the tool, report. `run` returns the exit code on success.
 pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> ExitCode {
+    main_with(tool, None, run)
+}
+
+/// As [`main`]; with `own_failure`, every failure of the tool itself (usage included) exits
+/// with that code instead of 1 or 2, as command runners do (`ns-exec`: 125).
+pub fn main_with<C: Parser>(tool: &str, own_failure: Option<u8>, run: impl FnOnce(C) -> Result<u8>) -> ExitCode {
+    let recode = |e: Error| match own_failure {
+        Some(code) if e.exit_code() == exit::FAILURE || e.exit_code() == exit::USAGE => e.code(code),
+        _ => e,
+    };
     if let Err(e) = refuse_setid() {
-        return report(tool, &e);
+        return report(tool, &recode(e));
     }
     let cli = match C::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_error(tool, &e),
+        Err(e) => return usage_error(tool, &e, own_failure.unwrap_or(exit::USAGE)),
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(e) => report(tool, &e),
+        Err(e) => report(tool, &recode(e)),
     }
 }
 
@@ -48,7 +58,7 @@ pub fn report(tool: &str, e: &Error) -> ExitCode {
 }
 
 /// clap's errors are several lines long; print one: `tool: <what clap said>; see 'tool --help'`.
-fn usage_error(tool: &str, e: &clap::Error) -> ExitCode {
+fn usage_error(tool: &str, e: &clap::Error, code: u8) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
@@ -57,7 +67,7 @@ fn usage_error(tool: &str, e: &clap::Error) -> ExitCode {
         _ => {}
     }
     eprintln!("{tool}: {}; see '{tool} --help'", one_line(&e.render().to_string()));
-    ExitCode::from(exit::USAGE)
+    ExitCode::from(code)
 }
 
 /// clap's message on one line: the text before the usage, continuation lines joined, and its

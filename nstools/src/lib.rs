@@ -12,10 +12,16 @@
 pub mod bridge;
 pub mod cidr;
 pub mod cli;
+pub mod enter;
+pub mod envfile;
 pub mod error;
+pub mod exec;
+pub mod holder;
 pub mod ifname;
+pub mod listing;
 pub mod netlink;
 pub mod netns;
+pub mod render;
 pub mod signals;
 pub mod sys;
 pub mod veth;

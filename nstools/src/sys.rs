@@ -81,3 +81,42 @@ pub fn borrow_socket(sock: &neli::socket::synchronous::NlSocketHandle) -> Borrow
     // SAFETY: the descriptor stays open for as long as `sock` lives, which bounds the borrow.
     unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) }
 }
+
+/// `fork(2)`. Only sound while the process has a single thread (the tools fork before they
+/// start any); checked in debug builds.
+pub fn fork() -> Result<nix::unistd::ForkResult, Errno> {
+    debug_assert!(
+        std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1) == 1,
+        "fork() with more than one thread"
+    );
+    // SAFETY: single-threaded (see above), so the child may run arbitrary code.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Close every descriptor from `first` up, except those in `keep`.
+pub fn close_fds_except(first: i32, keep: &[i32]) {
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    let mut from = first as u32;
+    for fd in keep.into_iter().chain(std::iter::once(i32::MAX)) {
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: close_range only closes descriptors; the kept ones are outside the range.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0) };
+        }
+        from = fd.saturating_add(1);
+    }
+}
+
+/// `_exit(2)`: leave at once, without running destructors or flushing anything.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no process state we rely on.
+    unsafe { libc::_exit(code) }
+}
+
+/// `sigtimedwait(2)` on blocked signals: returns when one of `set` is pending or `timeout`
+/// passes (the signal is consumed).
+pub fn sigtimedwait(set: &nix::sys::signal::SigSet, timeout: &nix::sys::time::TimeSpec) {
+    // SAFETY: both pointers refer to live values; the info pointer may be null.
+    unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), timeout.as_ref()) };
+}

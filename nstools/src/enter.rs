@@ -1,0 +1,175 @@
+//! Entering the namespaces of a target (what `ns-exec` does before it runs the command).
+//!
+//! With a PID target everything goes through the pidfd: one `setns` enters all requested
+//! namespaces at once, and the pidfd cannot point at a later process that reused the PID.
+//!
+//! Rootless by default: when entering the network namespace is refused (EPERM) and it belongs
+//! to a user namespace other than the caller's, that user namespace is entered first, keeping
+//! the caller's credentials: what `nsenter --net --user --preserve-credentials` spells out.
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::{Gid, Uid, setresgid, setresuid};
+
+use crate::error::{Error, Result};
+use crate::netns::{Target, TargetSpec, ns_type_name};
+use crate::sys;
+
+/// The namespace types `ns-exec` knows, with their `/proc/PID/ns` names.
+pub const TYPES: [(CloneFlags, &str); 7] = [
+    (CloneFlags::CLONE_NEWUSER, "user"),
+    (CloneFlags::CLONE_NEWNS, "mnt"),
+    (CloneFlags::CLONE_NEWUTS, "uts"),
+    (CloneFlags::CLONE_NEWIPC, "ipc"),
+    (CloneFlags::CLONE_NEWNET, "net"),
+    (CloneFlags::CLONE_NEWPID, "pid"),
+    (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
+];
+
+/// What to enter.
+#[derive(Debug, Clone)]
+pub struct EnterSpec {
+    /// The target.
+    pub target: TargetSpec,
+    /// Namespace types to enter.
+    pub types: CloneFlags,
+    /// Enter every namespace of the target that differs from the caller's (PID targets only).
+    pub all: bool,
+    /// With an explicit `--user`: keep the caller's UID and GID instead of becoming root there.
+    pub preserve_credentials: bool,
+}
+
+/// What was entered.
+#[derive(Debug, Clone, Copy)]
+pub struct Entered {
+    /// The namespace types entered.
+    pub types: CloneFlags,
+    /// The user namespace was entered automatically (rootless).
+    pub auto_user: bool,
+}
+
+impl Entered {
+    /// A PID namespace was entered: only children of the caller are in it.
+    pub fn needs_fork(&self) -> bool {
+        self.types.contains(CloneFlags::CLONE_NEWPID)
+    }
+}
+
+fn ns_inode(path: &str) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+fn names(flags: CloneFlags) -> String {
+    TYPES.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+}
+
+/// Enter the namespaces of `spec.target` (the calling thread; call while single-threaded,
+/// since entering a user or mount namespace requires it).
+pub fn enter(spec: &EnterSpec) -> Result<Entered> {
+    let target = Target::open(&spec.target)?;
+    let mut types = spec.types;
+    if spec.all {
+        let pid = target.pid.ok_or_else(|| {
+            Error::usage("--all needs a PID target").detail("a namespace file holds only a network namespace")
+        })?;
+        types = CloneFlags::empty();
+        for (flag, name) in TYPES {
+            let theirs = ns_inode(&format!("/proc/{pid}/ns/{name}"));
+            if theirs.is_some() && theirs != ns_inode(&format!("/proc/self/ns/{name}")) {
+                types |= flag;
+            }
+        }
+    }
+    let others = types - (CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUSER);
+    if target.pidfd.is_none() && !others.is_empty() {
+        return Err(Error::usage(format!("cannot enter the {} namespace of {}", names(others), spec.target))
+            .detail("a namespace file holds only a network namespace; give a PID"));
+    }
+    let explicit_user = types.contains(CloneFlags::CLONE_NEWUSER);
+    let mut auto_user = false;
+    match setns_all(&target, types) {
+        Ok(()) => {}
+        Err(Errno::EPERM) if !explicit_user && types.contains(CloneFlags::CLONE_NEWNET) && foreign_owner(&target)? => {
+            enter_owner_userns(&target)?;
+            auto_user = true;
+            setns_all(&target, types).map_err(|e| setns_error(e, &spec.target, types))?;
+        }
+        Err(e) => return Err(setns_error(e, &spec.target, types)),
+    }
+    if let TargetSpec::PidInode(_, want) = spec.target
+        && types.contains(CloneFlags::CLONE_NEWNET)
+        && ns_inode("/proc/thread-self/ns/net") != Some(want)
+    {
+        return Err(Error::new(format!("{} left network namespace {want} while it was being entered", spec.target)));
+    }
+    if explicit_user && !spec.preserve_credentials {
+        become_root()?;
+    }
+    Ok(Entered { types: if auto_user { types | CloneFlags::CLONE_NEWUSER } else { types }, auto_user })
+}
+
+/// One `setns` on the pidfd for everything; without a pidfd, the network namespace file.
+fn setns_all(target: &Target, types: CloneFlags) -> Result<(), Errno> {
+    match &target.pidfd {
+        Some(pidfd) => setns(pidfd, types),
+        None => {
+            if types.contains(CloneFlags::CLONE_NEWUSER) {
+                let owner = sys::ns_owner_userns(&target.netns)?;
+                setns(&owner, CloneFlags::CLONE_NEWUSER)?;
+            }
+            setns(&target.netns, CloneFlags::CLONE_NEWNET)
+        }
+    }
+}
+
+/// True if the target's network namespace belongs to a user namespace other than ours.
+fn foreign_owner(target: &Target) -> Result<bool> {
+    let owner = sys::ns_owner_userns(&target.netns)
+        .map_err(|e| Error::sys("cannot find the user namespace of the target's network namespace", e))?;
+    let owner_ino = std::fs::File::from(owner).metadata().map(|m| m.ino()).ok();
+    Ok(owner_ino != ns_inode("/proc/self/ns/user"))
+}
+
+/// Enter the user namespace that owns the target's network namespace, keeping our credentials.
+fn enter_owner_userns(target: &Target) -> Result<()> {
+    let owner = sys::ns_owner_userns(&target.netns)
+        .map_err(|e| Error::sys("cannot find the user namespace of the target's network namespace", e))?;
+    setns(owner.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|e| {
+        Error::sys(format!("cannot enter the user namespace of {}", target.spec), e).hint(
+            "its network namespace belongs to a user namespace this user does not own: run as its creator or as root",
+        )
+    })
+}
+
+fn setns_error(e: Errno, target: &TargetSpec, types: CloneFlags) -> Error {
+    let err = Error::sys(format!("cannot enter the {} namespace of {target}", names(types)), e);
+    match e {
+        Errno::EPERM => {
+            err.hint("needs CAP_SYS_ADMIN over those namespaces: run as root, or as the user that created them")
+        }
+        Errno::EINVAL if types.contains(CloneFlags::CLONE_NEWUSER) => {
+            err.hint("already in that user namespace: drop --user")
+        }
+        _ => err,
+    }
+}
+
+/// After an explicit `--user`: become root there, as nsenter does without
+/// `--preserve-credentials`.
+fn become_root() -> Result<()> {
+    let _ = nix::unistd::setgroups(&[]); // refused where setgroups is denied; harmless
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .and_then(|()| setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)))
+        .map_err(|e| {
+            Error::sys("cannot become root in the user namespace", e)
+                .hint("UID or GID 0 is not mapped there; use --preserve-credentials")
+        })
+}
+
+/// Which namespace type a `/proc/PID/ns` name is (for messages).
+pub fn type_name(flag: CloneFlags) -> &'static str {
+    ns_type_name(flag.bits())
+}

@@ -1,0 +1,164 @@
+//! Running the command of `ns-exec`: PATH search in the command's own environment, exec
+//! without an extra process, or a fork when a PID namespace was entered (the child is the only
+//! one that lands in it), with signals passed on and the child's status returned.
+//!
+//! Exit status, as coreutils' `env`/`chroot`: 126 when CMD cannot be executed, 127 when it is
+//! not found; otherwise CMD's own.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, kill, pthread_sigmask, signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, execve};
+
+use crate::error::{Error, Result, exit};
+use crate::ifname::quote;
+use crate::sys;
+
+/// PATH when the environment has none (as glibc's execvp).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Signals passed on to the child when ns-exec has to fork.
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+/// A command and the environment to run it in.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// Program and arguments.
+    pub argv: Vec<OsString>,
+    /// The whole environment.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl Command {
+    /// `argv` with the caller's environment plus `extra` (which wins).
+    pub fn new(argv: Vec<OsString>, extra: Vec<(String, OsString)>) -> Command {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        for (k, v) in extra {
+            let k = OsString::from(k);
+            env.retain(|(key, _)| *key != k);
+            env.push((k, v));
+        }
+        Command { argv, env }
+    }
+
+    fn var(&self, key: &str) -> Option<&OsStr> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_os_str())
+    }
+}
+
+fn cstring(s: &OsStr, what: &str) -> Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| {
+        Error::usage(format!("cannot run the command: the {what} contains a NUL byte")).code(exit::EXEC_FAILED)
+    })
+}
+
+/// Replace this process with the command. Returns only on failure (126 or 127).
+pub fn exec(cmd: &Command) -> Error {
+    match exec_inner(cmd) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn exec_inner(cmd: &Command) -> Result<std::convert::Infallible> {
+    let program = cmd.argv.first().ok_or_else(|| Error::usage("no command").code(exit::EXEC_FAILED))?;
+    let shown = quote(&program.to_string_lossy());
+    let args = cmd.argv.iter().map(|a| cstring(a, "argument list")).collect::<Result<Vec<_>>>()?;
+    let env = cmd
+        .env
+        .iter()
+        .map(|(k, v)| cstring(&OsString::from_vec([k.as_bytes(), b"=", v.as_bytes()].concat()), "environment"))
+        .collect::<Result<Vec<_>>>()?;
+    restore_signals();
+
+    let candidates: Vec<Vec<u8>> = if program.as_bytes().contains(&b'/') {
+        vec![program.as_bytes().to_vec()]
+    } else {
+        let path = cmd.var("PATH").map_or(DEFAULT_PATH.as_bytes(), |p| p.as_bytes());
+        path.split(|&b| b == b':')
+            .map(|dir| if dir.is_empty() { b".".as_slice() } else { dir })
+            .map(|dir| [dir, b"/", program.as_bytes()].concat())
+            .collect()
+    };
+    let mut denied = None;
+    for candidate in candidates {
+        let path = cstring(&OsString::from_vec(candidate), "command name")?;
+        let errno = match execve(&path, &args, &env) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        match errno {
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
+            Errno::EACCES | Errno::EPERM => denied = Some(errno),
+            Errno::ENOEXEC => {
+                // A script without #!: run it with /bin/sh, as execvp and shells do.
+                let mut sh_args = vec![c"/bin/sh".to_owned(), path.clone()];
+                sh_args.extend(args.iter().skip(1).cloned());
+                let e = execve(c"/bin/sh", &sh_args, &env).err().unwrap_or(Errno::ENOEXEC);
+                return Err(Error::sys(format!("cannot run {shown}"), e).code(exit::CANNOT_EXECUTE));
+            }
+            e => return Err(Error::sys(format!("cannot run {shown}"), e).code(exit::CANNOT_EXECUTE)),
+        }
+    }
+    Err(match denied {
+        Some(e) => Error::sys(format!("cannot run {shown}"), e).code(exit::CANNOT_EXECUTE),
+        None => {
+            Error::sys(format!("cannot run {shown}"), Errno::ENOENT).detail("command not found").code(exit::NOT_FOUND)
+        }
+    })
+}
+
+/// Default dispositions and an empty mask for the command (Rust ignores SIGPIPE; our own
+/// masks must not leak into it).
+fn restore_signals() {
+    #[allow(unsafe_code)]
+    // SAFETY: installs the default disposition, no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+/// Fork, run the command in the child, pass signals on, and return the child's exit code
+/// (dying of the same signal if the child did).
+pub fn fork_and_wait(cmd: &Command) -> Result<u8> {
+    let mut set: SigSet = FORWARDED.into_iter().collect();
+    set.add(Signal::SIGCHLD);
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| Error::sys("cannot block signals", e))?;
+    let signals =
+        SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("cannot create a signalfd", e))?;
+    let child = match sys::fork().map_err(|e| Error::sys("cannot fork", e).code(exit::EXEC_FAILED))? {
+        ForkResult::Child => {
+            let e = exec(cmd);
+            eprintln!("ns-exec: {e}");
+            sys::exit_now(i32::from(e.exit_code()));
+        }
+        ForkResult::Parent { child } => child,
+    };
+    loop {
+        let Ok(Some(info)) = signals.read_signal() else { continue };
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(child, sig);
+            continue;
+        }
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code as u8),
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                crate::signals::die_of(sig);
+                return Ok(exit::SIGNAL_BASE + sig as u8);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! `ns-ls`: what namespaces exist, who holds them, and (for network namespaces) their
+//! interfaces, addresses, bridges and veth peers.
+//!
+//! Namespaces are found the way `lsns` finds them (every `/proc/PID/ns/TYPE`) plus the nsfs
+//! bind mounts of `/proc/self/mountinfo` (`ip netns`, `ns-unshare --bind`). Interfaces are read
+//! by one helper thread that joins each network namespace in turn; the caller's own namespace
+//! never changes. A veth's peer is resolved through the kernel: its peer ifindex plus the
+//! namespace id (`link-netnsid`) that its namespace uses for the peer's, matched with
+//! `RTM_GETNSID` against the namespaces found.
+//!
+//! The types here are the JSON of `ns-ls --json` (documented in the README); fields are only
+//! ever added.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::holder;
+use crate::netlink::Netlink;
+use crate::netlink::addr::Address;
+use crate::netlink::link::Link;
+use crate::netns::Netns;
+
+/// The whole listing (`ns-ls --json`).
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    /// Namespace type listed (`net`, `user`, `mnt`...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The namespaces, by inode.
+    pub namespaces: Vec<Namespace>,
+    /// Bridges and their ports (network namespaces only).
+    pub bridges: Vec<Bridge>,
+    /// Processes whose namespaces could not be read (other users' processes, rootless).
+    pub hidden_processes: usize,
+}
+
+/// One namespace.
+#[derive(Debug, Clone, Serialize)]
+pub struct Namespace {
+    /// Inode number (`readlink /proc/PID/ns/TYPE`).
+    pub inode: u64,
+    /// A process in it: the holder if there is one, else the lowest PID.
+    pub pid: Option<i32>,
+    /// Number of processes in it.
+    pub nprocs: usize,
+    /// PID of the ns-unshare holder, if held by one.
+    pub holder: Option<i32>,
+    /// Label of the holder (`ns-unshare --name`).
+    pub label: Option<String>,
+    /// Command line of `pid`.
+    pub command: Option<String>,
+    /// Paths where it is bind-mounted (`/run/netns/NAME`, `ns-unshare --bind`).
+    pub binds: Vec<String>,
+    /// The namespace ns-ls runs in.
+    pub current: bool,
+    /// Interfaces (network namespaces that could be inspected).
+    pub interfaces: Option<Vec<Interface>>,
+    /// Why the interfaces could not be read.
+    pub error: Option<String>,
+}
+
+impl Namespace {
+    /// The label, else the command.
+    pub fn title(&self) -> String {
+        self.label.clone().or_else(|| self.command.clone()).unwrap_or_else(|| "-".into())
+    }
+}
+
+/// An interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct Interface {
+    /// Name.
+    pub name: String,
+    /// Index.
+    pub index: u32,
+    /// Kind (`veth`, `bridge`...).
+    pub kind: Option<String>,
+    /// Operational state (`UP`, `DOWN`, `UNKNOWN`...).
+    pub state: &'static str,
+    /// Administratively up.
+    pub up: bool,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// Hardware address.
+    pub mac: Option<String>,
+    /// Name of its master (bridge).
+    pub master: Option<String>,
+    /// Addresses.
+    pub addresses: Vec<Address>,
+    /// For a veth: the other end.
+    pub peer: Option<Peer>,
+}
+
+/// The other end of a veth.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Peer {
+    /// Its name, if its namespace was found and read.
+    pub name: Option<String>,
+    /// Its index in its namespace.
+    pub index: u32,
+    /// Inode of its namespace, if found.
+    pub netns: Option<u64>,
+    /// A process in its namespace.
+    pub pid: Option<i32>,
+    /// The label of its namespace's holder.
+    pub label: Option<String>,
+}
+
+/// A bridge and its ports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bridge {
+    /// Name.
+    pub name: String,
+    /// Its namespace.
+    pub netns: u64,
+    /// A process in that namespace.
+    pub pid: Option<i32>,
+    /// The label of that namespace.
+    pub label: Option<String>,
+    /// Operational state.
+    pub state: &'static str,
+    /// Addresses.
+    pub addresses: Vec<Address>,
+    /// Ports.
+    pub ports: Vec<Port>,
+}
+
+/// A bridge port.
+#[derive(Debug, Clone, Serialize)]
+pub struct Port {
+    /// Name.
+    pub name: String,
+    /// Operational state.
+    pub state: &'static str,
+    /// For a veth port: the other end.
+    pub peer: Option<Peer>,
+    /// Addresses of the other end.
+    pub peer_addresses: Vec<Address>,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Namespace type (`net` by default).
+    pub kind: String,
+    /// Only the namespace of this process.
+    pub pid: Option<i32>,
+    /// Only namespaces held by ns-unshare.
+    pub owned: bool,
+    /// Read interfaces (network namespaces).
+    pub interfaces: bool,
+}
+
+#[derive(Debug, Default)]
+struct Found {
+    pids: Vec<i32>,
+    holder: Option<i32>,
+    binds: Vec<String>,
+}
+
+fn inode_of_link(target: &std::path::Path) -> Option<u64> {
+    let text = target.to_str()?;
+    text.rsplit_once('[')?.1.strip_suffix(']')?.parse().ok()
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim_end().to_owned())
+}
+
+fn cmdline(pid: i32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> =
+        raw.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    (!args.is_empty()).then_some(args)
+}
+
+/// Scan `/proc` for the namespaces of `kind`: inode → processes. Also counts unreadable ones.
+fn scan_processes(kind: &str) -> (BTreeMap<u64, Found>, usize) {
+    let mut found: BTreeMap<u64, Found> = BTreeMap::new();
+    let mut hidden = 0;
+    let Ok(dir) = std::fs::read_dir("/proc") else { return (found, 0) };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let link = match std::fs::read_link(format!("/proc/{pid}/ns/{kind}")) {
+            Ok(link) => link,
+            // Another user's process (rootless): counted, so that the user hears of it.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                hidden += 1;
+                continue;
+            }
+            // Exited meanwhile, or a zombie (its namespaces are gone).
+            Err(_) => continue,
+        };
+        let Some(inode) = inode_of_link(&link) else { continue };
+        let ns = found.entry(inode).or_default();
+        ns.pids.push(pid);
+        if ns.holder.is_none() && read_trimmed(&format!("/proc/{pid}/comm")).is_some_and(|c| holder::is_holder(&c)) {
+            ns.holder = Some(pid);
+        }
+    }
+    (found, hidden)
+}
+
+/// nsfs bind mounts of `kind`: (inode, path).
+fn scan_binds(kind: &str) -> Vec<(u64, String)> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let prefix = format!("{kind}:[");
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split_whitespace().next() != Some("nsfs") {
+                return None;
+            }
+            let mut fields = left.split_whitespace();
+            let root = fields.nth(3)?;
+            let point = fields.next()?;
+            let inode = root.strip_prefix(&prefix)?.strip_suffix(']')?.parse().ok()?;
+            Some((inode, unescape_mountinfo(point)))
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            out.push(((bytes[i + 1] - b'0') << 6) | ((bytes[i + 2] - b'0') << 3) | (bytes[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Open a namespace found by [`scan_processes`] or [`scan_binds`].
+fn open_ns(kind: &str, found: &Found) -> Option<File> {
+    found
+        .pids
+        .iter()
+        .map(|pid| format!("/proc/{pid}/ns/{kind}"))
+        .chain(found.binds.iter().cloned())
+        .find_map(|path| File::open(path).ok())
+}
+
+/// What one network namespace holds.
+#[derive(Debug, Default)]
+struct NetData {
+    links: Vec<Link>,
+    addrs: Vec<Address>,
+}
+
+/// Read links and addresses of every namespace in `order`, from one helper thread.
+fn read_all(kind: &str, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMap<u64, Result<NetData>> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut out = HashMap::new();
+            for inode in order {
+                let result = (|| {
+                    let file = open_ns(kind, &found[inode]).ok_or_else(|| Error::new("its processes exited"))?;
+                    nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| Error::sys("cannot enter it", e))?;
+                    let mut nl = Netlink::open()?;
+                    Ok(NetData { links: nl.dump_links()?, addrs: nl.dump_addrs()? })
+                })();
+                out.insert(*inode, result);
+            }
+            out
+        })
+        .join()
+        .unwrap_or_default()
+    })
+}
+
+/// Map each (namespace, nsid) of cross-namespace veths to the namespace it means.
+fn resolve_nsids(kind: &str, found: &BTreeMap<u64, Found>, data: &HashMap<u64, NetData>) -> HashMap<(u64, i32), u64> {
+    // Namespaces with veths whose peer is elsewhere, the busiest (a selftest bridge) first.
+    let mut hubs: Vec<(u64, usize)> = data
+        .iter()
+        .map(|(ino, d)| (*ino, d.links.iter().filter(|l| l.peer_netnsid.is_some()).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    hubs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let candidates: Vec<u64> = hubs.iter().map(|(ino, _)| *ino).collect();
+    let mut map: HashMap<(u64, i32), u64> = HashMap::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for (hub, _) in &hubs {
+                // Peers already known from the other side need no look-up.
+                let needed: Vec<i32> = data[hub]
+                    .links
+                    .iter()
+                    .filter_map(|l| l.peer_netnsid)
+                    .filter(|id| !map.contains_key(&(*hub, *id)))
+                    .collect();
+                if needed.is_empty() {
+                    continue;
+                }
+                let Some(file) = open_ns(kind, &found[hub]) else { continue };
+                if nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+                    continue;
+                }
+                let Ok(mut nl) = Netlink::open() else { continue };
+                for other in &candidates {
+                    if other == hub {
+                        continue;
+                    }
+                    let Some(f) = open_ns(kind, &found[other]) else { continue };
+                    if let Ok(Some(id)) = nl.get_nsid(f.as_fd()) {
+                        map.insert((*hub, id), *other);
+                    }
+                }
+                // The other ends point back at the hub: note their ids too, so that the
+                // namespaces at the other ends need no look-ups of their own.
+                for link in &data[hub].links {
+                    let (Some(id), Some(peer_index)) = (link.peer_netnsid, link.peer_index) else { continue };
+                    let Some(other) = map.get(&(*hub, id)).copied() else { continue };
+                    let back =
+                        data[&other].links.iter().find(|l| l.index == peer_index && l.peer_index == Some(link.index));
+                    if let Some(their_id) = back.and_then(|l| l.peer_netnsid) {
+                        map.insert((other, their_id), *hub);
+                    }
+                }
+            }
+        });
+    });
+    map
+}
+
+/// List namespaces as `query` says.
+pub fn list(query: &Query) -> Result<Listing> {
+    let kind = if query.kind.is_empty() { "net" } else { query.kind.as_str() };
+    let (mut found, hidden) = scan_processes(kind);
+    for (inode, path) in scan_binds(kind) {
+        found.entry(inode).or_default().binds.push(path);
+    }
+    let current = std::fs::metadata(format!("/proc/self/ns/{kind}")).map(|m| m.ino()).ok();
+    // Filters apply to what is shown; all namespaces are read, so that peers resolve.
+    let mut shown: Option<u64> = None;
+    if let Some(pid) = query.pid {
+        let link = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).map_err(|e| {
+            let e = Error::io(format!("cannot read the {kind} namespace of process {pid}"), &e);
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                Error::sys(format!("no process with PID {pid}"), nix::errno::Errno::ESRCH)
+            } else {
+                e
+            }
+        })?;
+        shown = inode_of_link(&link);
+    }
+
+    let order: Vec<u64> = found.keys().copied().collect();
+    let inspect = query.interfaces && kind == "net";
+    let mut data = if inspect { read_all(kind, &found, &order) } else { HashMap::new() };
+    let ok: HashMap<u64, NetData> =
+        data.iter_mut().filter_map(|(k, v)| v.as_mut().ok().map(|d| (*k, std::mem::take(d)))).collect();
+    let nsids = if inspect { resolve_nsids(kind, &found, &ok) } else { HashMap::new() };
+
+    let mut namespaces: Vec<Namespace> = found
+        .iter()
+        .map(|(inode, f)| {
+            let mut pids = f.pids.clone();
+            pids.sort_unstable();
+            let pid = f.holder.or_else(|| pids.first().copied());
+            let args = pid.and_then(cmdline);
+            Namespace {
+                inode: *inode,
+                pid,
+                nprocs: pids.len(),
+                holder: f.holder,
+                label: f.holder.and(args.as_deref()).and_then(holder::label_from_cmdline),
+                command: args.map(|a| a.join(" ")),
+                binds: f.binds.clone(),
+                current: current == Some(*inode),
+                interfaces: None,
+                error: match data.get(inode) {
+                    Some(Err(e)) => Some(e.to_string()),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    let by_inode: HashMap<u64, usize> = namespaces.iter().enumerate().map(|(i, n)| (n.inode, i)).collect();
+    let peer_of = |inode: u64, link: &Link| -> Option<Peer> {
+        let index = link.peer_index?;
+        let peer_ns = match link.peer_netnsid {
+            None => Some(inode),
+            Some(id) => nsids.get(&(inode, id)).copied(),
+        };
+        let ns = peer_ns.and_then(|p| by_inode.get(&p)).map(|&i| &namespaces[i]);
+        Some(Peer {
+            name: peer_ns
+                .and_then(|p| ok.get(&p))
+                .and_then(|d| d.links.iter().find(|l| l.index == index))
+                .map(|l| l.name.clone()),
+            index,
+            netns: peer_ns,
+            pid: ns.and_then(|n| n.pid),
+            label: ns.and_then(|n| n.label.clone()),
+        })
+    };
+    let mut interfaces: HashMap<u64, Vec<Interface>> = HashMap::new();
+    for (inode, d) in &ok {
+        let list = d
+            .links
+            .iter()
+            .map(|l| Interface {
+                name: l.name.clone(),
+                index: l.index,
+                kind: l.kind.clone(),
+                state: l.operstate,
+                up: l.up,
+                mtu: l.mtu,
+                mac: l.mac.clone(),
+                master: l.master.and_then(|m| d.links.iter().find(|x| x.index == m)).map(|m| m.name.clone()),
+                addresses: d.addrs.iter().filter(|a| a.index == l.index).cloned().collect(),
+                peer: peer_of(*inode, l),
+            })
+            .collect();
+        interfaces.insert(*inode, list);
+    }
+    for ns in &mut namespaces {
+        ns.interfaces = interfaces.remove(&ns.inode);
+    }
+    let bridges = bridges(&namespaces);
+    namespaces.retain(|ns| shown.is_none_or(|s| s == ns.inode) && (!query.owned || ns.holder.is_some()));
+    Ok(Listing { kind: kind.to_owned(), namespaces, bridges, hidden_processes: hidden })
+}
+
+fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
+    let addresses_of = |peer: &Peer| -> Vec<Address> {
+        let ns = namespaces.iter().find(|n| Some(n.inode) == peer.netns);
+        ns.and_then(|n| n.interfaces.as_ref())
+            .and_then(|ifs| ifs.iter().find(|i| i.index == peer.index))
+            .map(|i| i.addresses.iter().filter(|a| a.scope != "link").cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for ns in namespaces {
+        let Some(ifs) = &ns.interfaces else { continue };
+        for br in ifs.iter().filter(|i| i.kind.as_deref() == Some("bridge")) {
+            let ports = ifs
+                .iter()
+                .filter(|p| p.master.as_deref() == Some(br.name.as_str()))
+                .map(|p| Port {
+                    name: p.name.clone(),
+                    state: p.state,
+                    peer_addresses: p.peer.as_ref().map(addresses_of).unwrap_or_default(),
+                    peer: p.peer.clone(),
+                })
+                .collect();
+            out.push(Bridge {
+                name: br.name.clone(),
+                netns: ns.inode,
+                pid: ns.pid,
+                label: ns.label.clone(),
+                state: br.state,
+                addresses: br.addresses.iter().filter(|a| a.scope != "link").cloned().collect(),
+                ports,
+            });
+        }
+    }
+    out
+}
+
+/// The inode of the network namespace the caller is in.
+pub fn current_netns() -> Option<u64> {
+    Netns::current().ok().map(|n| n.inode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/run/netns/a\\040b"), "/run/netns/a b");
+        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
+    }
+
+    #[test]
+    fn finds_own_namespace() {
+        let l =
+            list(&Query { kind: "net".into(), pid: Some(std::process::id() as i32), ..Default::default() }).unwrap();
+        assert_eq!(l.namespaces.len(), 1);
+        assert!(l.namespaces[0].current);
+        assert!(l.namespaces[0].nprocs >= 1);
+    }
+}
