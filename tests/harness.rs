@@ -149,6 +149,14 @@ impl Sandbox {
     pub fn spawn(&mut self, argv: &[&str], exe: &str) -> u32 {
         let child = self.command(argv[0]).args(&argv[1..]).stdin(Stdio::null()).spawn().unwrap();
         let pid = child.id();
+        // /proc/PID/exe names the real file: follow symlinks such as /bin/sh -> dash.
+        let exe = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(exe))
+            .find(|p| p.exists())
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| exe.to_owned());
+        let exe = exe.as_str();
         self.children.push(child);
         let ready = wait_until(Duration::from_secs(5), || {
             std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.file_name().is_some_and(|n| n == exe))
@@ -341,7 +349,8 @@ impl Run {
             self.what, self.code, self.stderr
         );
         assert_eq!(self.stderr.lines().count(), 1, "`{}`: stderr must be one line: {:?}", self.what, self.stderr);
-        let tool = self.what.split_whitespace().next().unwrap();
+        let first = self.what.split_whitespace().next().unwrap();
+        let tool = first.rsplit('/').next().unwrap();
         assert!(
             self.stderr.starts_with(&format!("{tool}: ")),
             "`{}`: stderr must start with '{tool}: ': {}",
@@ -350,5 +359,81 @@ impl Run {
         );
         assert!(self.stderr.contains(needle), "`{}`: stderr lacks {needle:?}: {}", self.what, self.stderr);
         &self.stderr
+    }
+}
+
+/// The network namespace inode of `pid`.
+pub fn netns_of(pid: u32) -> u64 {
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    link.to_string_lossy().trim_start_matches("net:[").trim_end_matches(']').parse().unwrap()
+}
+
+/// True if any process is in the network namespace `inode`, or it is bind-mounted.
+pub fn netns_alive(inode: u64) -> bool {
+    let needle = format!("net:[{inode}]");
+    let held = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| std::fs::read_link(e.path().join("ns/net")).is_ok_and(|l| l.to_string_lossy() == needle));
+    held || std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(&needle)
+}
+
+/// True while process `pid` exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| !r.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Wait (by pidfd, no polling) until process `pid` exits; false on timeout.
+pub fn wait_exit(pid: u32, limit: Duration) -> bool {
+    use std::os::fd::AsFd;
+    let Ok(fd) = nstools::sys::pidfd_open(pid as i32) else {
+        return true; // already gone
+    };
+    let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
+    nix::poll::poll(&mut fds, ms).unwrap_or(0) > 0
+}
+
+/// Send `signal` to `pid`.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+}
+
+/// A plain (non-root) user for rootless tests, created once with `useradd`. `None` (after a
+/// loud skip) when not running as real root.
+pub fn plain_user(test: &str) -> Option<&'static str> {
+    const USER: &str = "nstools-test";
+    static MADE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !real_root() {
+        skip(test, "needs real root to create and switch to a plain user");
+        return None;
+    }
+    let ok = *MADE.get_or_init(|| {
+        Command::new("id").arg(USER).output().is_ok_and(|o| o.status.success())
+            || Command::new("useradd")
+                .args(["--system", "--no-create-home", "--shell", "/bin/sh", USER])
+                .status()
+                .is_ok_and(|s| s.success())
+            || Command::new("id").arg(USER).output().is_ok_and(|o| o.status.success())
+    });
+    assert!(ok, "cannot create the user {USER}");
+    Some(USER)
+}
+
+impl Sandbox {
+    /// Run a shell script as the plain user `user` (environment kept, tag included).
+    pub fn sh_as(&self, user: &str, script: &str) -> Run {
+        let out = self
+            .command("setpriv")
+            .args(["--reuid", user, "--regid", user, "--init-groups", "sh", "-c", script])
+            .env("HOME", "/tmp")
+            .current_dir("/tmp")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Run::of(out, script.to_owned())
     }
 }

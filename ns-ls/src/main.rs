@@ -85,7 +85,10 @@ fn run(cli: Cli) -> Result<u8> {
         kind: cli.r#type.clone(),
         pid: cli.task,
         owned: cli.owned,
-        interfaces: cli.json || cli.topology || !cli.no_interfaces,
+        interfaces: cli.json
+            || cli.topology
+            || !cli.no_interfaces
+            || cli.output.as_ref().is_some_and(|c| c.0.iter().any(|c| c == "IFACES")),
     };
     let listing = list(&query)?;
     let text = if cli.json {

@@ -431,7 +431,8 @@ pub fn list(query: &Query) -> Result<Listing> {
     for ns in &mut namespaces {
         ns.interfaces = interfaces.remove(&ns.inode);
     }
-    let bridges = bridges(&namespaces);
+    let mut bridges = bridges(&namespaces);
+    bridges.retain(|b| shown.is_none_or(|s| s == b.netns));
     namespaces.retain(|ns| shown.is_none_or(|s| s == ns.inode) && (!query.owned || ns.holder.is_some()));
     Ok(Listing { kind: kind.to_owned(), namespaces, bridges, hidden_processes: hidden })
 }

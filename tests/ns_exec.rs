@@ -1,0 +1,184 @@
+//! ns-exec: exit codes, stdin, environment files, targets.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nstools_tests::{Run, netns_of, sandbox, signal, wait_exit, wait_until};
+
+fn holder(sb: &nstools_tests::Sandbox) -> u32 {
+    sb.run("ns-unshare", &[]).ok().trim().parse().unwrap()
+}
+
+fn stop(pid: u32) {
+    signal(pid, Signal::SIGTERM);
+    assert!(wait_exit(pid, Duration::from_secs(2)));
+}
+
+#[test]
+fn exit_codes_pass_through_and_are_documented() {
+    let sb = sandbox!("exit_codes_pass_through_and_are_documented");
+    let p = holder(&sb).to_string();
+    assert_eq!(sb.run("ns-exec", &["-t", &p, "true"]).code, 0);
+    assert_eq!(sb.run("ns-exec", &["-t", &p, "sh", "-c", "exit 42"]).code, 42);
+    sb.run("ns-exec", &["-t", &p, "no-such-command-x"])
+        .fails(127, "cannot run 'no-such-command-x': command not found (ENOENT)");
+    let plain = std::env::temp_dir().join(format!("{}-plain", sb.tag));
+    std::fs::write(&plain, "not a program\n").unwrap();
+    sb.run("ns-exec", &["-t", &p, plain.to_str().unwrap()]).fails(126, "Permission denied (EACCES)");
+    std::fs::remove_file(&plain).unwrap();
+    sb.run("ns-exec", &["-t", &p, "/nonexistent/x"]).fails(127, "command not found");
+    sb.run("ns-exec", &["-t", "2147483646", "true"]).fails(125, "no process with PID 2147483646");
+    sb.run("ns-exec", &["--bogus", "-t", &p]).fails(125, "unexpected argument '--bogus'");
+    sb.run("ns-exec", &["-t", "/etc/passwd", "true"]).fails(125, "is not a namespace file");
+    sb.run("ns-exec", &["-t", "/proc/self/ns/net", "--uts", "true"]).fails(125, "give a PID");
+    // Killed by a signal: ns-exec exec'd it, so the caller sees the signal itself.
+    let r = sb.run("ns-exec", &["-t", &p, "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(r.code, -1);
+    // Arguments after CMD are CMD's, dashes and all.
+    assert_eq!(sb.run("ns-exec", &["-t", &p, "echo", "-n", "--x"]).ok(), "--x");
+    let help = sb.run("ns-exec", &["--help"]).ok().to_owned();
+    for code in ["125", "126", "127"] {
+        assert!(help.contains(code), "--help documents {code}");
+    }
+    stop(p.parse().unwrap());
+}
+
+#[test]
+fn stdin_passes_through_with_t_and_is_dev_null_without() {
+    let sb = sandbox!("stdin_passes_through_with_t_and_is_dev_null_without");
+    let p = holder(&sb);
+    let mut child = sb
+        .tool("ns-exec")
+        .args(["-t", &p.to_string(), "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"daemon input\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "daemon input\n");
+    // From stdin: the target is consumed, CMD reads /dev/null (and sees the namespace).
+    let out = sb.must(&format!("echo {p} | ns-exec sh -c 'cat; readlink /proc/self/ns/net'"));
+    assert_eq!(out.trim(), format!("net:[{}]", netns_of(p)));
+    // ns-unshare --json piped in works too.
+    let out = sb.must("ns-unshare --json --exit-with $$ | ns-exec readlink /proc/self/ns/net");
+    assert!(out.starts_with("net:["));
+    stop(p);
+}
+
+#[test]
+fn stdin_targets_must_be_exactly_one_line() {
+    let sb = sandbox!("stdin_targets_must_be_exactly_one_line");
+    let p = holder(&sb);
+    for (input, needle) in [
+        ("", "no target: stdin was empty"),
+        ("\n", "no target: stdin was empty"),
+        ("123 456\n", "no network namespace named '123 456'"),
+        ("0\n", "invalid target"),
+        (&format!("{p}\ngarbage\n"), "expected exactly one line"),
+        ("{\"x\":1}\n", "has no \"target\""),
+        ("{not json\n", "invalid JSON"),
+    ] {
+        let mut child = sb.tool("ns-exec").arg("true").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        Run::of(child.wait_with_output().unwrap(), "ns-exec true".into()).fails(125, needle);
+    }
+    stop(p);
+}
+
+#[test]
+fn env_file_values_are_data_never_evaluated() {
+    let sb = sandbox!("env_file_values_are_data_never_evaluated");
+    let p = holder(&sb).to_string();
+    let dir = std::env::temp_dir().join(format!("{}-env", sb.tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pwned = dir.join("pwned");
+    let exports = dir.join("exports.sh");
+    std::fs::write(
+        &exports,
+        format!(
+            "NETBIOSNAME=LOCALDC\nPASSWORD=$(touch {})`touch {}`;x\nSERVER_IP=10.53.57.21\n",
+            pwned.display(),
+            pwned.display()
+        ),
+    )
+    .unwrap();
+    let out = sb.run(
+        "ns-exec",
+        &[
+            "-t",
+            &p,
+            "--env-file",
+            exports.to_str().unwrap(),
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$NETBIOSNAME\" \"$PASSWORD\"",
+        ],
+    );
+    assert_eq!(out.ok(), format!("LOCALDC|$(touch {})`touch {}`;x", pwned.display(), pwned.display()));
+    assert!(!pwned.exists(), "a value was evaluated");
+    std::fs::write(&exports, "GOOD=1\nthis line is bad\n").unwrap();
+    sb.run("ns-exec", &["-t", &p, "--env-file", exports.to_str().unwrap(), "true"])
+        .fails(125, "line 2: 'this line is bad' is not KEY=VALUE");
+    sb.run("ns-exec", &["-t", &p, "--env-file", "/nonexistent/exports", "true"])
+        .fails(125, "cannot read '/nonexistent/exports'");
+    std::fs::remove_dir_all(&dir).unwrap();
+    stop(p.parse().unwrap());
+}
+
+#[test]
+fn pid_inode_is_refused_once_the_namespace_changed_and_dead_pids_are_clear() {
+    let mut sb = sandbox!("pid_inode_is_refused_once_the_namespace_changed_and_dead_pids_are_clear");
+    // A process that moves to another network namespace under the same PID (exec of unshare).
+    let dir = std::env::temp_dir().join(format!("{}-go", sb.tag));
+    let go = dir.display().to_string();
+    let pid = sb.spawn(
+        &["sh", "-c", &format!("while [ ! -e {go} ]; do sleep 0.01; done; exec unshare --net sleep infinity")],
+        "sh",
+    );
+    let before = netns_of(pid);
+    sb.run("ns-exec", &["-t", &format!("{pid}:{before}"), "true"]).ok();
+    std::fs::write(&dir, "").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || netns_of(pid) != before));
+    std::fs::remove_file(&dir).unwrap();
+    sb.run("ns-exec", &["-t", &format!("{pid}:{before}"), "true"])
+        .fails(125, &format!("is no longer in network namespace {before}"));
+    // A dead PID and a zombie.
+    let dead = {
+        let mut c = sb.command("true").spawn().unwrap();
+        let id = c.id();
+        c.wait().unwrap();
+        id
+    };
+    sb.run("ns-exec", &["-t", &dead.to_string(), "true"]).fails(125, &format!("no process with PID {dead}"));
+    let zparent = sb.spawn(&["sh", "-c", "sleep 0 & echo $! > /dev/null; exec sleep infinity"], "sleep");
+    let zombie = wait_until(Duration::from_secs(2), || zombie_child_of(zparent).is_some());
+    assert!(zombie);
+    let z = zombie_child_of(zparent).unwrap();
+    sb.run("ns-exec", &["-t", &z.to_string(), "true"]).fails(125, &format!("process {z} has exited"));
+}
+
+fn zombie_child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        (rest[0] == "Z" && rest[1] == parent.to_string()).then_some(pid)
+    })
+}
+
+#[test]
+fn working_directory_and_other_namespaces() {
+    let sb = sandbox!("working_directory_and_other_namespaces");
+    let p = sb.run("ns-unshare", &["--uts", "--hostname", "LOCALDC"]).ok().trim().to_owned();
+    assert_eq!(sb.run("ns-exec", &["-t", &p, "--wd", "/tmp", "pwd"]).ok().trim(), "/tmp");
+    sb.run("ns-exec", &["-t", &p, "--wd", "/nonexistent", "pwd"]).fails(125, "cannot change directory to /nonexistent");
+    assert_eq!(sb.run("ns-exec", &["-t", &p, "--uts", "hostname"]).ok().trim(), "LOCALDC");
+    let all =
+        sb.run("ns-exec", &["-t", &p, "--all", "sh", "-c", "hostname; readlink /proc/self/ns/net"]).ok().to_owned();
+    assert_eq!(all, format!("LOCALDC\nnet:[{}]\n", netns_of(p.parse().unwrap())));
+    stop(p.parse().unwrap());
+}
