@@ -151,7 +151,8 @@ fn rootless_lists_what_it_can_and_says_what_it_could_not() {
     let b = nstools_tests::bin_dir();
     let r = sb.sh_as(user, &format!("{}/ns-ls --no-interfaces", b.display()));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("could not be inspected (permission denied)"), "{}", r.stderr);
+    assert!(r.stdout.contains("could not be inspected: permission denied"), "{}", r.stdout);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
     // Inside its own user namespace it sees and reads its testenv.
     let r = sb.sh_as(
         user,

@@ -20,6 +20,9 @@ Examples:
 
   # One namespace, chosen columns, like lsns
   ns-ls -p \"$NS_PID\" -o NS,PID,LABEL,IFACES
+
+  # The PID of the holder labelled ad_dc, for scripts
+  ns-ls --label ad_dc -n -o PID --no-interfaces
 ";
 
 /// List network namespaces (other types with -t, as lsns does): inode, a process in it (the
@@ -40,6 +43,10 @@ struct Cli {
     /// Only namespaces held by ns-unshare
     #[arg(long)]
     owned: bool,
+
+    /// Only the namespaces whose holder has this label (ns-unshare --name)
+    #[arg(short, long, value_name = "LABEL")]
+    label: Option<String>,
 
     /// The bridge topology: bridges, ports, veth peers and their namespaces
     #[arg(long, conflicts_with_all = ["json", "output"])]
@@ -85,6 +92,7 @@ fn run(cli: Cli) -> Result<u8> {
         kind: cli.r#type.clone(),
         pid: cli.task,
         owned: cli.owned,
+        label: cli.label.clone(),
         interfaces: cli.json
             || cli.topology
             || !cli.no_interfaces
@@ -100,11 +108,12 @@ fn run(cli: Cli) -> Result<u8> {
         table(&listing, &columns, !cli.noheadings, !cli.no_interfaces).trim_end().to_owned()
     };
     cli::print_line(&text)?;
-    if listing.hidden_processes > 0 && !cli.json && !nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "ns-ls: {} processes of other users could not be inspected (permission denied); run as root to see all",
+    // For people reading the table (scripts use -n or --json): what could not be seen.
+    if listing.hidden_processes > 0 && !cli.json && !cli.topology && !cli.noheadings {
+        cli::print_line(&format!(
+            "({} processes of other users could not be inspected: permission denied; run as root to see all)",
             listing.hidden_processes
-        );
+        ))?;
     }
     Ok(0)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use nstools::holder::{self, HolderSpec};
 use nstools::signals::{Deferred, interrupted};
-use nstools::{Error, Result, cli};
+use nstools::{Error, Result, TargetSpec, cli};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,8 +26,9 @@ Examples:
   # Persist it for 'ip netns exec lab ...'; remove with: ip netns delete lab
   ns-unshare --bind /run/netns/lab
 
-  # End it: the namespace goes with its holder
+  # End it: the namespace goes with its holder (--stop also waits until it is gone)
   kill \"$pid\"
+  ns-unshare --stop \"$pid\"
 ";
 
 /// Create new namespaces (network always; user, mount, UTS, IPC, PID on request), kept alive by
@@ -93,6 +94,14 @@ struct Cli {
     /// What to print
     #[arg(long, value_enum, default_value_t = Print::Pid)]
     print: Print,
+
+    /// Instead of creating: stop these holders (SIGTERM) and wait until they are gone
+    #[arg(long, value_name = "PID", num_args = 1.., value_parser = parse_target, exclusive = true)]
+    stop: Vec<TargetSpec>,
+}
+
+fn parse_target(s: &str) -> Result<TargetSpec> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +129,10 @@ fn parse_bind_file(s: &str) -> std::result::Result<(PathBuf, PathBuf), String> {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    if !cli.stop.is_empty() {
+        holder::stop(&cli.stop, std::time::Duration::from_secs(10))?;
+        return Ok(0);
+    }
     let guard = Deferred::block()?;
     if cli.name.as_deref().is_some_and(|n| n.is_empty() || n.contains(['\n', '\0'])) {
         return Err(Error::usage("invalid --name").detail("a label is one non-empty line"));

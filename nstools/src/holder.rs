@@ -500,6 +500,41 @@ pub fn undo_bind(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// Stop holders: SIGTERM through a pidfd, then wait (poll on the pidfds, no polling loop)
+/// until every one has exited, or `timeout` passes. Refuses processes that are not holders.
+pub fn stop(targets: &[crate::netns::TargetSpec], timeout: Duration) -> Result<()> {
+    use crate::netns::TargetSpec;
+    let mut pidfds = Vec::new();
+    for t in targets {
+        let (TargetSpec::Pid(pid) | TargetSpec::PidInode(pid, _)) = *t else {
+            return Err(Error::usage(format!("cannot stop {t}")).detail("give the PID (or PID:INODE) of a holder"));
+        };
+        let target = crate::netns::Target::open(t)?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if !is_holder(&comm) {
+            return Err(Error::new(format!("process {pid} is not an ns-unshare holder"))
+                .detail(format!("it is {}", comm.trim_end()))
+                .hint("ns-ls --owned lists the holders"));
+        }
+        pidfds.push((pid, target.pidfd.expect("PID targets have a pidfd")));
+    }
+    for (pid, fd) in &pidfds {
+        sys::pidfd_send_signal(fd.as_fd(), Signal::SIGTERM as i32)
+            .or_else(|e| if e == Errno::ESRCH { Ok(()) } else { Err(e) })
+            .map_err(|e| Error::sys(format!("cannot stop process {pid}"), e))?;
+    }
+    let end = Instant::now() + timeout;
+    for (pid, fd) in &pidfds {
+        let left = end.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0) {
+            return Err(Error::sys(format!("holder {pid} did not exit within {} s", timeout.as_secs_f64()), Errno::ETIMEDOUT));
+        }
+    }
+    Ok(())
+}
+
 /// The label given with `--name` in a holder's command line, if any.
 pub fn label_from_cmdline(args: &[String]) -> Option<String> {
     let mut it = args.iter().skip(1);

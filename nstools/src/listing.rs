@@ -152,6 +152,8 @@ pub struct Query {
     pub pid: Option<i32>,
     /// Only namespaces held by ns-unshare.
     pub owned: bool,
+    /// Only namespaces whose holder has this label.
+    pub label: Option<String>,
     /// Read interfaces (network namespaces).
     pub interfaces: bool,
 }
@@ -433,7 +435,11 @@ pub fn list(query: &Query) -> Result<Listing> {
     }
     let mut bridges = bridges(&namespaces);
     bridges.retain(|b| shown.is_none_or(|s| s == b.netns));
-    namespaces.retain(|ns| shown.is_none_or(|s| s == ns.inode) && (!query.owned || ns.holder.is_some()));
+    namespaces.retain(|ns| {
+        shown.is_none_or(|s| s == ns.inode)
+            && (!query.owned || ns.holder.is_some())
+            && query.label.as_ref().is_none_or(|l| ns.label.as_ref() == Some(l))
+    });
     Ok(Listing { kind: kind.to_owned(), namespaces, bridges, hidden_processes: hidden })
 }
 

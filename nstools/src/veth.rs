@@ -217,3 +217,26 @@ fn explain_create_error(e: KernelError, spec: &VethSpec, nl: &mut Netlink, same_
     }
     err.detail(format!("its peer {peer} already exists in the peer's network namespace"))
 }
+
+/// Delete the veth `name` (and so its peer) in `netns` (`None`: the caller's). With
+/// `missing_ok`, a missing interface is success. Refuses interfaces that are not veths.
+pub fn delete(name: &IfName, netns: Option<&TargetSpec>, missing_ok: bool) -> Result<()> {
+    let ns = open_ns(&netns.cloned())?;
+    let mut nl = Netlink::open_in(&ns)?;
+    let Some(link) = nl.get_link(LinkId::Name(name.as_str()))? else {
+        return if missing_ok {
+            Ok(())
+        } else {
+            Err(Error::sys(format!("cannot delete {name}"), Errno::ENODEV).detail(format!("{name} does not exist")))
+        };
+    };
+    if link.kind.as_deref() != Some("veth") {
+        let kind = link.kind.as_deref().unwrap_or("a device without a link kind");
+        return Err(Error::new(format!("cannot delete {name}")).detail(format!("it is {kind}, not a veth")));
+    }
+    match nl.delete_link(link.index) {
+        Ok(()) => Ok(()),
+        Err(e) if e.errno == Errno::ENODEV && missing_ok => Ok(()),
+        Err(e) => Err(e.into_error(format!("cannot delete {name}"))),
+    }
+}

@@ -20,6 +20,9 @@ Examples:
   # Ad hoc: a pair between two named namespaces, addresses on both ends, as JSON
   veth-pair v0 --netns blue --peer-name v1 --peer-netns red --addr 192.0.2.1/24 --peer-addr 192.0.2.2/24 --json
 
+  # Delete a pair (both ends go)
+  veth-pair --delete v0 --netns blue
+
 Targets (--netns, --peer-netns): a PID, PID:INODE (refused if the PID's network namespace is no
 longer INODE), an nsfs path such as /proc/PID/ns/net, or a name under /run/netns.
 ";
@@ -77,6 +80,14 @@ struct Cli {
     /// Print what was created as JSON (names, ifindexes, namespaces, addresses)
     #[arg(short = 'J', long)]
     json: bool,
+
+    /// Instead of creating: delete the pair NAME (in --netns) belongs to
+    #[arg(short, long, conflicts_with_all = ["peer_name", "peer_netns", "addrs", "peer_addrs", "dad", "no_up", "mtu", "mac", "peer_mac", "json"])]
+    delete: bool,
+
+    /// With --delete: a missing NAME is success
+    #[arg(long, requires = "delete")]
+    missing_ok: bool,
 }
 
 fn parse_target(s: &str) -> Result<TargetSpec> {
@@ -84,6 +95,10 @@ fn parse_target(s: &str) -> Result<TargetSpec> {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    if cli.delete {
+        nstools::veth::delete(&cli.name, cli.netns.as_ref(), cli.missing_ok)?;
+        return Ok(0);
+    }
     let guard = Deferred::block()?;
     let peer_name = match cli.peer_name {
         Some(p) => p,
