@@ -71,6 +71,7 @@ pub struct Sandbox {
     children: Vec<Child>,
     anchor: Option<u32>,
     cleanups: Vec<Box<dyn FnOnce()>>,
+    env: Vec<(String, String)>,
 }
 
 /// Make a sandbox, or skip the test (return) if there is no privilege for one.
@@ -93,7 +94,14 @@ impl Sandbox {
         }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tag = format!("nst{}x{n}", std::process::id());
-        let sb = Sandbox { tag, name: name.to_owned(), children: Vec::new(), anchor: None, cleanups: Vec::new() };
+        let sb = Sandbox {
+            tag,
+            name: name.to_owned(),
+            children: Vec::new(),
+            anchor: None,
+            cleanups: Vec::new(),
+            env: Vec::new(),
+        };
         // Loopback up, as in any usable namespace.
         sb.sh("ip link set lo up").ok();
         Some(sb)
@@ -109,7 +117,13 @@ impl Sandbox {
         let mut cmd = Command::new(program);
         cmd.env("NSTOOLS_TEST_TAG", &self.tag);
         cmd.env("PATH", format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default()));
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
+    }
+
+    /// Set an environment variable for every command the sandbox runs from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// A command for one of our tools.

@@ -109,7 +109,13 @@ fn run(cli: Cli) -> Result<u8> {
     };
     cli::print_line(&text)?;
     // For people reading the table (scripts use -n or --json): what could not be seen.
-    if listing.hidden_processes > 0 && !cli.json && !cli.topology && !cli.noheadings {
+    // (As root, the few unreadable ones are special processes, not other users'.)
+    if listing.hidden_processes > 0
+        && !cli.json
+        && !cli.topology
+        && !cli.noheadings
+        && !nix::unistd::geteuid().is_root()
+    {
         cli::print_line(&format!(
             "({} processes of other users could not be inspected: permission denied; run as root to see all)",
             listing.hidden_processes

@@ -440,8 +440,35 @@ fn reap() {
 }
 
 /// Leave. As PID 1, first pass SIGTERM on to everything in the namespace and give it up to a
-/// second to exit (the kernel kills what is left when PID 1 exits).
+/// second to exit (the kernel kills what is left when PID 1 exits). Then, if no other process
+/// uses the network namespace, delete its veth pairs: the kernel would remove them only later,
+/// asynchronously, when it gets round to destroying the namespace; this way their peers in
+/// other namespaces are gone by the time the holder has exited.
 fn shutdown(pid1: bool) -> ! {
+    stop_inside(pid1);
+    release_veths();
+    sys::exit_now(0)
+}
+
+fn release_veths() {
+    let Ok(own) = std::fs::read_link("/proc/self/ns/net") else { return };
+    let me = std::process::id().to_string();
+    let shared = std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && *p != me) else { return false };
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l == own)
+    });
+    if shared {
+        return;
+    }
+    let Ok(mut nl) = Netlink::open() else { return };
+    let Ok(links) = nl.dump_links() else { return };
+    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+        let _ = nl.delete_link(link.index);
+    }
+}
+
+fn stop_inside(pid1: bool) {
     if pid1 && kill(Pid::from_raw(-1), Signal::SIGTERM).is_ok() {
         let end = Instant::now() + Duration::from_secs(1);
         let set: nix::sys::signal::SigSet = [Signal::SIGCHLD].into_iter().collect();
@@ -453,7 +480,6 @@ fn shutdown(pid1: bool) -> ! {
             sys::sigtimedwait(&set, &ts);
         }
     }
-    sys::exit_now(0)
 }
 
 /// Refuse a `--bind` target that exists, or whose folder does not (except /run/netns).
@@ -529,7 +555,10 @@ pub fn stop(targets: &[crate::netns::TargetSpec], timeout: Duration) -> Result<(
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         if !matches!(poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)), Ok(n) if n > 0) {
-            return Err(Error::sys(format!("holder {pid} did not exit within {} s", timeout.as_secs_f64()), Errno::ETIMEDOUT));
+            return Err(Error::sys(
+                format!("holder {pid} did not exit within {} s", timeout.as_secs_f64()),
+                Errno::ETIMEDOUT,
+            ));
         }
     }
     Ok(())

@@ -1,0 +1,273 @@
+//! The drop-in scripts, replayed as Samba's selftest calls them; the testenv composer; the demo.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nstools_tests::{Run, Sandbox, netns_of, plain_user, sandbox, workspace};
+
+fn scripts() -> PathBuf {
+    workspace().join("scripts")
+}
+
+/// A work directory any user can write, removed at the end of the test.
+fn workdir(sb: &mut Sandbox, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{}-{name}", sb.tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let d = dir.clone();
+    sb.on_drop(move || {
+        let _ = std::fs::remove_dir_all(&d);
+    });
+    dir
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).unwrap();
+}
+
+#[test]
+fn samba_calling_sequence_replayed_rootless() {
+    let mut sb = sandbox!("samba_calling_sequence_replayed_rootless");
+    let Some(user) = plain_user(sb.name()) else { return };
+    let work = workdir(&mut sb, "samba");
+    mkfifo(&work.join("ready"));
+    mkfifo(&work.join("go"));
+    let replay = workspace().join("tests/samba-replay.sh");
+    let start = Instant::now();
+    let driver = sb
+        .command("setpriv")
+        .args(["--reuid", user, "--regid", user, "--init-groups", "unshare", "--net", "--user", "--map-root-user"])
+        .arg("sh")
+        .arg(&replay)
+        .arg(&work)
+        .arg(scripts())
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(std::fs::File::open(work.join("ready")).unwrap()).read_line(&mut ready).unwrap();
+    let ids: Vec<u32> = ready.split_whitespace().skip(1).map(|s| s.parse().unwrap()).collect();
+    let (ns21, ns22) = (ids[0], ids[1]);
+
+    // The banner, exactly as Samba's start_in_ns.sh prints it.
+    for (n, pid) in [(21, ns21), (22, ns22)] {
+        let log = std::fs::read_to_string(work.join(format!("env {n}/log"))).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        let rule = "-------------------------------------------------------------";
+        assert_eq!(lines[0], rule, "{log}");
+        assert_eq!(lines[1], format!("Created namespace for LOCALDC{n} (env{n}) PID {pid}"));
+        assert_eq!(lines[2], format!("To communicate with this testenv, use: {}/env {n}/nsenter.sh", work.display()));
+        assert_eq!(lines[3], rule);
+    }
+
+    // nsenter.sh from the user's plain shell, outside selftest's user namespace.
+    let probe = work.join("probe.sh");
+    std::fs::write(
+        &probe,
+        "#!/bin/sh\nreadlink /proc/self/ns/net\nprintf 'NB=%s\\nPW=%s\\n' \"$NETBIOSNAME\" \"$PASSWORD\"\nip -br addr show veth21\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nsenter_sh = work.join("env 21/nsenter.sh");
+    let generated = std::fs::read_to_string(&nsenter_sh).unwrap();
+    assert!(generated.contains(&format!("-t {ns21}:{}", netns_of(ns21))), "PID:INODE target: {generated}");
+    let out = sb
+        .command("setpriv")
+        .args(["--reuid", user, "--regid", user, "--init-groups"])
+        .arg(&nsenter_sh)
+        .env("SHELL", &probe)
+        .current_dir("/tmp")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let r = Run::of(out, "nsenter.sh".into());
+    let text = r.ok().to_owned();
+    assert!(text.contains("NETBIOSNAME=LOCALDC21\n"), "the helper prints the variables: {text}");
+    assert!(text.contains("Entered LOCALDC21 namespace, with above variables defined.\n"), "{text}");
+    assert!(text.contains(&format!("net:[{}]\n", netns_of(ns21))), "{text}");
+    assert!(text.contains("NB=LOCALDC21\n"), "{text}");
+    let pw = format!("PW=$(touch {w}/pwned)`touch {w}/pwned`;|&<>*\"'\n", w = work.display());
+    assert!(text.contains(&pw), "values are data: {text}");
+    assert!(text.contains("10.53.57.21/24") && text.contains("fd00::5357:5f15/112"), "{text}");
+    assert!(!work.join("pwned").exists(), "an exports value was evaluated");
+
+    std::fs::OpenOptions::new().write(true).open(work.join("go")).unwrap().write_all(b"go\n").unwrap();
+    let out = driver.wait_with_output().unwrap();
+    let r = Run::of(out, "samba-replay.sh".into());
+    let text = r.ok().to_owned();
+    assert!(!text.contains("FAIL"), "{text}\n{}", r.stderr);
+    assert_eq!(text.matches("\nOK ").count() + usize::from(text.starts_with("OK ")), 5, "{text}");
+    let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k} "))).unwrap_or_default().to_owned();
+    assert_eq!(get("NSENTER"), get("TESTENV"));
+    assert_eq!(get("NSEXEC"), get("TESTENV"));
+    assert!(text.contains("TOPOLOGY selftest0 10.53.57.11/24 fd00::5357:5f0b/112 ── veth21-br ⇄ veth21"), "{text}");
+    assert!(text.contains("TOPOLOGY selftest0 10.53.57.11/24 fd00::5357:5f0b/112 ── veth22-br ⇄ veth22"), "{text}");
+    // Closing stdin ends the daemon; start_in_ns.sh exits with the daemon's status.
+    assert!(text.contains("EXIT21 7\n") && text.contains("EXIT22 7\n") && text.ends_with("DONE\n"), "{text}");
+    for n in [21, 22] {
+        let log = std::fs::read_to_string(work.join(format!("env {n}/log"))).unwrap();
+        assert!(log.contains(&format!("daemon {n} started\ndaemon {n} stdin closed\n")), "{log}");
+    }
+    assert!(!work.join("pwned").exists());
+    eprintln!("Samba sequence replayed in {:?}", start.elapsed());
+}
+
+#[test]
+fn add_bridge_iface_times_out_naming_the_interface() {
+    let sb = sandbox!("add_bridge_iface_times_out_naming_the_interface");
+    sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
+    let start = Instant::now();
+    let out = sb
+        .command(scripts().join("add_bridge_iface.sh"))
+        .args(["veth99-br", "selftest0"])
+        .env("NSTOOLS_ATTACH_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    let r = Run::of(out, "br-attach".into());
+    r.fails(124, "veth99-br did not appear within 1 s");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(sb.links(), ["lo", "selftest0"]);
+    // create_bridge.sh: lo up, bridge with both addresses, IPv6 usable at once.
+    let br = nstools_tests::find(&sb.ip("addr show"), "selftest0").clone();
+    let a = nstools_tests::addrs(&br);
+    assert!(a.contains(&"10.53.57.11/24".to_owned()) && a.contains(&"fd00::5357:5f0b/112 nodad".to_owned()), "{a:?}");
+    let usage =
+        Run::of(sb.command(scripts().join("add_bridge_iface.sh")).output().unwrap(), "add_bridge_iface.sh".into());
+    usage.fails(1, "usage: add_bridge_iface.sh IFACE BRIDGE");
+}
+
+#[test]
+fn nsenter_helper_loads_exports_as_data() {
+    let mut sb = sandbox!("nsenter_helper_loads_exports_as_data");
+    let work = workdir(&mut sb, "helper");
+    let exports = work.join("exports.sh");
+    let pwned = work.join("pwned");
+    std::fs::write(
+        &exports,
+        format!(
+            "NETBIOSNAME=LOCALDC\nexport ENVNAME=ad_dc\nPASSWORD=$(touch {p});`touch {p}` && touch {p} || x\nEMPTY=\nSPACES=  a  b  \r\n",
+            p = pwned.display()
+        ),
+    )
+    .unwrap();
+    let out =
+        sb.command(scripts().join("nsenter-helper.sh")).arg(&exports).env("SHELL", "/usr/bin/env").output().unwrap();
+    let r = Run::of(out, "nsenter-helper.sh".into());
+    let text = r.ok();
+    assert!(
+        text.contains(&format!("\nPASSWORD=$(touch {p});`touch {p}` && touch {p} || x\n", p = pwned.display())),
+        "{text}"
+    );
+    assert!(text.contains("\nENVNAME=ad_dc\n"), "{text}");
+    assert!(text.contains("\nSPACES=  a  b  \n"), "{text}");
+    assert!(text.contains("Entered LOCALDC namespace, with above variables defined."));
+    assert!(!pwned.exists());
+    std::fs::write(&exports, "A=1\nrm -rf /tmp/x\n").unwrap();
+    let out = sb.command(scripts().join("nsenter-helper.sh")).arg(&exports).env("SHELL", "/bin/true").output().unwrap();
+    Run::of(out, "nsenter-helper.sh".into()).fails(1, "line 2 is not KEY=VALUE");
+}
+
+#[test]
+fn mk_nsenter_quotes_odd_paths() {
+    let mut sb = sandbox!("mk_nsenter_quotes_odd_paths");
+    let work = workdir(&mut sb, "odd");
+    let dir = work.join("it's a dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exports = dir.join("exports.sh");
+    std::fs::write(&exports, "NETBIOSNAME=ODD\n").unwrap();
+    let pid = sb.spawn_netns();
+    let out = sb.command(scripts().join("mk_nsenter.sh")).arg(pid.to_string()).arg(&exports).output().unwrap();
+    let path = Run::of(out, "mk_nsenter.sh".into()).ok().trim().to_owned();
+    assert_eq!(path, dir.join("nsenter.sh").display().to_string());
+    let out = sb.command(&path).env("SHELL", "/bin/true").output().unwrap();
+    let text = Run::of(out, "nsenter.sh".into()).ok().to_owned();
+    assert!(text.contains("Entered ODD namespace"), "{text}");
+}
+
+#[test]
+fn testenv_up_exec_ls_down_as_root() {
+    let mut sb = sandbox!("testenv_up_exec_ls_down_as_root");
+    testenv_cycle(&mut sb, None);
+}
+
+#[test]
+fn testenv_up_exec_ls_down_as_a_plain_user() {
+    let mut sb = sandbox!("testenv_up_exec_ls_down_as_a_plain_user");
+    let Some(user) = plain_user(sb.name()) else { return };
+    testenv_cycle(&mut sb, Some(user));
+}
+
+fn testenv_cycle(sb: &mut Sandbox, user: Option<&str>) {
+    let hub = format!("{}-hub", sb.tag);
+    sb.set_env("NSTOOLS_SELFTEST_LABEL", &hub);
+    let tenv = scripts().join("testenv").display().to_string();
+    let sh = |script: &str| {
+        let script = script.to_owned();
+        match user {
+            Some(u) => sb.sh_as(u, &script),
+            None => Run::of(sb.command("sh").args(["-c", &script]).output().unwrap(), script.clone()),
+        }
+    };
+    let up = sh(&format!("{tenv} up ad_dc:21 fs:22")).ok().to_owned();
+    assert!(up.contains("ad_dc: pid ") && up.contains("fs: pid "), "{up}");
+    let hub_pid = up.lines().find_map(|l| l.strip_prefix("selftest namespace: pid ")).unwrap().to_owned();
+    assert!(sh(&format!("{tenv} up ad_dc:21")).ok().contains("ad_dc: already up"));
+    sh(&format!("{tenv} exec fs -- ping -c 1 -W 5 10.53.57.21")).ok();
+    sh(&format!("{tenv} exec ad_dc -- ping -c 1 -W 5 fd00::5357:5f16")).ok();
+    let ls = sh(&format!("{tenv} ls")).ok().to_owned();
+    assert!(ls.contains("── veth21-br ⇄ veth21") && ls.contains("ad_dc  10.53.57.21/24"), "{ls}");
+    assert!(ls.contains("── veth22-br ⇄ veth22"), "{ls}");
+    sh(&format!("{tenv} exec nope -- true")).fails(1, "no testenv named 'nope'");
+    sh(&format!("{tenv} down fs")).ok();
+    assert!(!sh(&format!("{tenv} ls")).ok().contains("veth22"));
+    sh(&format!("{tenv} down")).ok();
+    assert!(sh(&format!("{tenv} ls")).ok().contains("no testenvs are up"));
+    let left = sb.run("ns-ls", &["--owned", "-n", "-o", "PID,LABEL,COMMAND", "--no-interfaces"]).ok().to_owned();
+    let ours = |l: &&str| l.contains(&hub) || l.contains(&format!("--exit-with {hub_pid}"));
+    assert!(!left.lines().any(|l| ours(&l)), "left behind: {left}");
+}
+
+#[test]
+fn testenv_join_host_from_a_stand_in_host_namespace() {
+    let mut sb = sandbox!("testenv_join_host_from_a_stand_in_host_namespace");
+    let hub = format!("{}-hub", sb.tag);
+    let host = sb.spawn_netns();
+    let tenv = scripts().join("testenv").display().to_string();
+    // The stand-in host: a namespace of its own, never the machine's root namespace.
+    let script = format!(
+        "export NSTOOLS_SELFTEST_LABEL={hub}; {tenv} up ad_dc:21 && {tenv} join-host && ping -c 1 -W 5 10.53.57.21 && ping -c 1 -W 5 fd00::5357:5f15 && {tenv} down"
+    );
+    let out = sb.command("nsenter").args(["-t", &host.to_string(), "--net", "sh", "-c", &script]).output().unwrap();
+    Run::of(out, "testenv".into()).ok();
+    assert_eq!(sb.links_in(host), ["lo"], "the host veth is removed by down");
+}
+
+#[test]
+fn demo_runs_end_to_end_as_root() {
+    let sb = sandbox!("demo_runs_end_to_end_as_root");
+    let out = sb.command(scripts().join("demo")).env("NO_COLOR", "1").output().unwrap();
+    let r = Run::of(out, "demo".into());
+    let text = r.ok();
+    assert!(text.contains("http://10.53.57.21:8021/ -> 200 hello from the dc testenv"), "{text}");
+    assert!(text.contains("http://[fd00::5357:5f15]:8021/ -> 200 hello from the dc testenv"), "{text}");
+    assert!(text.contains("── veth21-br ⇄ veth21"), "{text}");
+    assert!(text.contains("nothing left"), "{text}");
+}
+
+#[test]
+fn demo_runs_end_to_end_as_a_plain_user() {
+    let sb = sandbox!("demo_runs_end_to_end_as_a_plain_user");
+    let Some(user) = plain_user(sb.name()) else { return };
+    let r = sb.sh_as(user, &format!("NO_COLOR=1 {}", scripts().join("demo").display()));
+    let text = r.ok();
+    assert!(text.contains("(rootless: a user namespace)"), "{text}");
+    assert!(text.contains("http://[fd00::5357:5f15]:8021/ -> 200"), "{text}");
+}
