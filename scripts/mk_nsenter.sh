@@ -1,10 +1,11 @@
 #!/bin/sh
 # mk_nsenter.sh PID EXPORTS - Samba selftest drop-in (selftest/ns/mk_nsenter.sh).
 #
-# Writes an executable nsenter.sh next to EXPORTS that enters PID's network namespace - and
-# its user namespace when needed, keeping the caller's credentials, so it works from the
-# user's own shell outside selftest's user namespace - and runs nsenter-helper.sh EXPORTS
-# there. Prints the path of nsenter.sh.
+# Writes an executable nsenter.sh next to EXPORTS that enters PID's namespaces - every one that
+# differs from the caller's: its network namespace, its user namespace when needed (so it works
+# from the user's own shell outside selftest's user namespace), and with NSTOOLS_ISOLATE its
+# PID, mount and UTS namespaces too - and runs nsenter-helper.sh EXPORTS there. Prints the path
+# of nsenter.sh.
 #
 # The namespace is named PID:INODE: if the testenv is gone and its PID reused, nsenter.sh
 # refuses instead of entering an unrelated process's namespace. Every path is quoted.
@@ -25,7 +26,7 @@ dyn_script="$(dirname -- "$exports_file")/nsenter.sh"
 {
     echo "#!/bin/sh"
     echo "# Enter testenv $pid (network namespace $inode). Made by mk_nsenter.sh."
-    echo "exec $(nstools_quote "$ns_exec") -t $pid:$inode -- $(nstools_quote "$nstools_dir/nsenter-helper.sh") $(nstools_quote "$exports_file")"
+    echo "exec $(nstools_quote "$ns_exec") -t $pid:$inode --all -- $(nstools_quote "$nstools_dir/nsenter-helper.sh") $(nstools_quote "$exports_file")"
 } > "$dyn_script"
 chmod 755 "$dyn_script"
 echo "$dyn_script"

@@ -9,6 +9,16 @@
 # IFACE's addresses (IPv6 without DAD), lo and both ends up - one veth-pair call. Then runs
 # CMD with stdin untouched (Samba's daemons stop when their stdin pipe closes), stays alive
 # while it runs, passes SIGTERM/SIGINT/SIGHUP on to it, and exits with its status.
+#
+# NSTOOLS_ISOLATE (unset: the above, Samba's contract) gives the testenv more namespaces of its
+# own: a comma list of pid, uts, mount, user, ipc, or "all". Then a holder (ns-unshare) makes
+# them together with a fresh network namespace (owned by the testenv's user namespace, with
+# "user": root inside is the caller), the pair goes into it, and this process - still the PID
+# that identifies the testenv - becomes 'ns-exec --all' into the holder's namespaces, running
+# CMD there (as PID 2 with "pid"; PID 1 is the holder). The hostname is $NETBIOSNAME; with
+# "mount", /sys and (with "pid") /proc show only the testenv. Entry paths: nsenter.sh and
+# 'ns-exec -t PID --all' see every namespace of the testenv; 'nsenter -t PID --net' (how
+# selftest starts further daemons) sees its network only.
 set -eu
 . "$(dirname -- "$0")/nstools-common.sh"
 
@@ -31,17 +41,41 @@ while IFS= read -r line || [ -n "$line" ]; do
     esac
 done < "$exports_file"
 
+holder=
+if [ -n "${NSTOOLS_ISOLATE:-}" ]; then
+    flags=
+    for kind in $(echo "$NSTOOLS_ISOLATE" | tr ',' ' '); do
+        case $kind in
+            all) flags="$flags --pid --mount --uts --ipc --map-root-user" ;;
+            pid) flags="$flags --pid" ;;
+            mount) flags="$flags --mount" ;;
+            uts) flags="$flags --uts" ;;
+            ipc) flags="$flags --ipc" ;;
+            user) flags="$flags --map-root-user" ;;
+            *) nstools_die "NSTOOLS_ISOLATE: unknown namespace type '$kind' (pid, uts, mount, user, ipc, all)" ;;
+        esac
+    done
+    uts=
+    case $flags in *--uts*) uts=1 ;; esac
+    # shellcheck disable=SC2086 # a list of constant flags
+    holder=$(ns-unshare $flags ${uts:+--hostname "$NETBIOSNAME"} --name "$ENVNAME" --exit-with $$ --print pid:inode)
+fi
+
 echo "-------------------------------------------------------------"
 echo "Created namespace for $NETBIOSNAME ($ENVNAME) PID $$"
-helper_script=$("$nstools_dir/mk_nsenter.sh" $$ "$exports_file")
+entry_pid=${holder%%:*}
+helper_script=$("$nstools_dir/mk_nsenter.sh" "${entry_pid:-$$}" "$exports_file")
 echo "To communicate with this testenv, use: $helper_script"
 echo "-------------------------------------------------------------"
 
 [ -n "$SERVER_IP" ] || nstools_die "$exports_file defines no SERVER_IP"
-if [ -n "$SERVER_IPV6" ]; then
-    veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24" --addr "$SERVER_IPV6/112"
-else
-    veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24"
+veth-pair "$interface" ${holder:+--netns "$holder"} --peer-netns "$parent_pid" \
+    --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"}
+
+if [ -n "$holder" ]; then
+    # This PID stays the testenv's: ns-exec joins the holder's namespaces, forks CMD into its PID
+    # namespace (with the original stdin), passes signals on and exits with CMD's status.
+    exec ns-exec -t "$holder" --all -- "$@"
 fi
 
 # Run CMD as a child with the original stdin: an asynchronous command of a non-interactive

@@ -34,7 +34,7 @@ EXPORTS
     # from selftest. The daemon reads its stdin until EOF, like samba -i. (Perl marks its
     # other pipes close-on-exec; here fds 7 and 8, the other testenvs' pipes, are closed.)
     NSTOOLS_N=$n unshare --net "$scripts/start_in_ns.sh" "veth$n" "$dir/exports.sh" "$selftest" \
-        sh -c 'echo "daemon $NSTOOLS_N started"; cat > /dev/null; echo "daemon $NSTOOLS_N stdin closed"; exit 7' \
+        sh -c 'echo "daemon $NSTOOLS_N started on $(hostname) pid1=$(cat /proc/1/comm) net=$(ls /sys/class/net | tr "\n" " ")"; cat > /dev/null; echo "daemon $NSTOOLS_N stdin closed"; exit 7' \
         < "$dir/stdin" > "$dir/log" 2>&1 7>&- 8>&- &
     echo $! > "$dir/ns_pid"
     if [ "$n" = 21 ]; then exec 7> "$dir/stdin"; else exec 8> "$dir/stdin"; fi

@@ -25,6 +25,21 @@ fn workdir(sb: &mut Sandbox, name: &str) -> PathBuf {
     dir
 }
 
+/// The holder (a child ns-unshare process) whose namespaces an isolated testenv's PID entered.
+fn holder_of(ns_pid: u32) -> u32 {
+    let net = netns_of(ns_pid);
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ns-unshare")
+                && std::fs::read_link(format!("/proc/{p}/ns/net"))
+                    .is_ok_and(|l| l.to_string_lossy() == format!("net:[{net}]"))
+        })
+        .expect("the testenv's holder")
+}
+
 fn mkfifo(path: &Path) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -33,8 +48,20 @@ fn mkfifo(path: &Path) {
 #[test]
 fn samba_calling_sequence_replayed_rootless() {
     let mut sb = sandbox!("samba_calling_sequence_replayed_rootless");
+    replay_samba(&mut sb, None);
+}
+
+#[test]
+fn samba_calling_sequence_replayed_rootless_with_full_isolation() {
+    let mut sb = sandbox!("samba_calling_sequence_replayed_rootless_with_full_isolation");
+    sb.set_env("NSTOOLS_ISOLATE", "all");
+    replay_samba(&mut sb, Some("all"));
+}
+
+/// Replay selftest's calls as the plain user under 'unshare --net --user --map-root-user'.
+fn replay_samba(sb: &mut Sandbox, isolate: Option<&str>) {
     let Some(user) = plain_user(sb.name()) else { return };
-    let work = workdir(&mut sb, "samba");
+    let work = workdir(sb, "samba");
     mkfifo(&work.join("ready"));
     mkfifo(&work.join("go"));
     let replay = workspace().join("tests/samba-replay.sh");
@@ -72,13 +99,15 @@ fn samba_calling_sequence_replayed_rootless() {
     let probe = work.join("probe.sh");
     std::fs::write(
         &probe,
-        "#!/bin/sh\nreadlink /proc/self/ns/net\nprintf 'NB=%s\\nPW=%s\\n' \"$NETBIOSNAME\" \"$PASSWORD\"\nip -br addr show veth21\n",
+        "#!/bin/sh\nreadlink /proc/self/ns/net\nprintf 'NB=%s\\nPW=%s\\nHOST=%s\\n' \"$NETBIOSNAME\" \"$PASSWORD\" \"$(hostname)\"\nip -br addr show veth21\n",
     )
     .unwrap();
     std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
     let nsenter_sh = work.join("env 21/nsenter.sh");
     let generated = std::fs::read_to_string(&nsenter_sh).unwrap();
-    assert!(generated.contains(&format!("-t {ns21}:{}", netns_of(ns21))), "PID:INODE target: {generated}");
+    // With isolation nsenter.sh enters the testenv's holder (PID 1 of its PID namespace).
+    let entry = if isolate.is_some() { holder_of(ns21) } else { ns21 };
+    assert!(generated.contains(&format!("-t {entry}:{}", netns_of(ns21))), "PID:INODE target: {generated}");
     let out = sb
         .command("setpriv")
         .args(["--reuid", user, "--regid", user, "--init-groups"])
@@ -98,6 +127,9 @@ fn samba_calling_sequence_replayed_rootless() {
     assert!(text.contains(&pw), "values are data: {text}");
     assert!(text.contains("10.53.57.21/24") && text.contains("fd00::5357:5f15/112"), "{text}");
     assert!(!work.join("pwned").exists(), "an exports value was evaluated");
+    let machine = nix::unistd::gethostname().unwrap().to_string_lossy().into_owned();
+    let host = if isolate.is_some() { "LOCALDC21".to_owned() } else { machine.clone() };
+    assert!(text.contains(&format!("HOST={host}\n")), "{text}");
 
     std::fs::OpenOptions::new().write(true).open(work.join("go")).unwrap().write_all(b"go\n").unwrap();
     let out = driver.wait_with_output().unwrap();
@@ -114,7 +146,13 @@ fn samba_calling_sequence_replayed_rootless() {
     assert!(text.contains("EXIT21 7\n") && text.contains("EXIT22 7\n") && text.ends_with("DONE\n"), "{text}");
     for n in [21, 22] {
         let log = std::fs::read_to_string(work.join(format!("env {n}/log"))).unwrap();
-        assert!(log.contains(&format!("daemon {n} started\ndaemon {n} stdin closed\n")), "{log}");
+        let started = match isolate {
+            // Its own hostname, PID 1 the holder (its own /proc), only its interfaces in /sys.
+            Some(_) => format!("daemon {n} started on LOCALDC{n} pid1=ns-unshare net=lo veth{n} \n"),
+            None => format!("daemon {n} started on {machine} "),
+        };
+        assert!(log.contains(&started), "{log}");
+        assert!(log.contains(&format!("daemon {n} stdin closed\n")), "{log}");
     }
     assert!(!work.join("pwned").exists());
     eprintln!("Samba sequence replayed in {:?}", start.elapsed());

@@ -101,7 +101,7 @@ pub fn enter(spec: &EnterSpec) -> Result<Entered> {
     }
     if let TargetSpec::PidInode(_, want) = spec.target
         && types.contains(CloneFlags::CLONE_NEWNET)
-        && ns_inode("/proc/thread-self/ns/net") != Some(want)
+        && sys::current_netns_inode().ok() != Some(want)
     {
         return Err(Error::new(format!("{} left network namespace {want} while it was being entered", spec.target)));
     }

@@ -455,7 +455,9 @@ fn release_veths() {
     let me = std::process::id().to_string();
     let shared = std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
         let name = e.file_name();
-        let Some(pid) = name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && *p != me) else { return false };
+        let Some(pid) = name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && *p != me) else {
+            return false;
+        };
         std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l == own)
     });
     if shared {

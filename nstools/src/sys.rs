@@ -120,3 +120,17 @@ pub fn sigtimedwait(set: &nix::sys::signal::SigSet, timeout: &nix::sys::time::Ti
     // SAFETY: both pointers refer to live values; the info pointer may be null.
     unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), timeout.as_ref()) };
 }
+
+/// `SIOCGSKNS`: the network namespace of a socket.
+const SIOCGSKNS: u64 = 0x894C;
+
+/// The inode of the calling thread's network namespace, found through a socket (works when
+/// `/proc` belongs to another PID namespace, e.g. after entering a testenv's mount namespace).
+pub fn current_netns_inode() -> Result<u64, Errno> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let sock = socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    // SAFETY: SIOCGSKNS takes no argument and returns a new namespace descriptor.
+    let fd = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _) };
+    let fd = Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })?;
+    Ok(nix::sys::stat::fstat(&fd)?.st_ino)
+}
