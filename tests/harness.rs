@@ -121,6 +121,19 @@ impl Sandbox {
         cmd
     }
 
+    /// A work directory any user can write (for the plain-user tests), removed at the end.
+    pub fn workdir(&mut self, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("{}-{name}", self.tag));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let d = dir.clone();
+        self.on_drop(move || {
+            let _ = std::fs::remove_dir_all(&d);
+        });
+        dir
+    }
+
     /// Set an environment variable for every command the sandbox runs from now on.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.push((key.to_owned(), value.to_owned()));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use nstools_tests::{Run, Sandbox, alive, netns_alive, netns_of, plain_user, sandbox, signal, wait_exit, wait_until};
+use nstools_tests::{Run, alive, netns_alive, netns_of, plain_user, sandbox, signal, wait_exit, wait_until};
 
 /// A fully isolated testenv on a bridge, checked from inside; `sh` runs a script as the user
 /// under test (root, or the plain user inside its own 'unshare -r --net').
@@ -47,27 +47,10 @@ fn check_inside(out: &str) {
     assert_ne!(get("outside_host"), "LOCALDC");
 }
 
-fn workdir(sb: &mut Sandbox) -> String {
-    let dir = std::env::temp_dir().join(format!("{}-iso", sb.tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    nix::sys::stat::fchmodat(
-        nix::fcntl::AT_FDCWD,
-        &dir,
-        nix::sys::stat::Mode::from_bits_truncate(0o777),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .unwrap();
-    let d = dir.clone();
-    sb.on_drop(move || {
-        let _ = std::fs::remove_dir_all(&d);
-    });
-    dir.display().to_string()
-}
-
 #[test]
 fn fully_isolated_testenv_as_root() {
     let mut sb = sandbox!("fully_isolated_testenv_as_root");
-    let work = workdir(&mut sb);
+    let work = sb.workdir("iso").display().to_string();
     sb.set_env("WORK", &work);
     let out = sb.must(INSIDE);
     check_inside(&out);
@@ -78,7 +61,7 @@ fn fully_isolated_testenv_as_root() {
 fn fully_isolated_testenv_as_a_plain_user() {
     let mut sb = sandbox!("fully_isolated_testenv_as_a_plain_user");
     let Some(user) = plain_user(sb.name()) else { return };
-    let work = workdir(&mut sb);
+    let work = sb.workdir("iso").display().to_string();
     sb.set_env("WORK", &work);
     std::fs::write(format!("{work}/inside.sh"), INSIDE).unwrap();
     // Rootless, as selftest: the testenv's user namespace nests in the selftest one.

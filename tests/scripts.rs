@@ -13,18 +13,6 @@ fn scripts() -> PathBuf {
     workspace().join("scripts")
 }
 
-/// A work directory any user can write, removed at the end of the test.
-fn workdir(sb: &mut Sandbox, name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("{}-{name}", sb.tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let d = dir.clone();
-    sb.on_drop(move || {
-        let _ = std::fs::remove_dir_all(&d);
-    });
-    dir
-}
-
 /// The holder (a child ns-unshare process) whose namespaces an isolated testenv's PID entered.
 fn holder_of(ns_pid: u32) -> u32 {
     let net = netns_of(ns_pid);
@@ -61,7 +49,7 @@ fn samba_calling_sequence_replayed_rootless_with_full_isolation() {
 /// Replay selftest's calls as the plain user under 'unshare --net --user --map-root-user'.
 fn replay_samba(sb: &mut Sandbox, isolate: Option<&str>) {
     let Some(user) = plain_user(sb.name()) else { return };
-    let work = workdir(sb, "samba");
+    let work = sb.workdir("samba");
     mkfifo(&work.join("ready"));
     mkfifo(&work.join("go"));
     let replay = workspace().join("tests/samba-replay.sh");
@@ -185,7 +173,7 @@ fn add_bridge_iface_times_out_naming_the_interface() {
 #[test]
 fn nsenter_helper_loads_exports_as_data() {
     let mut sb = sandbox!("nsenter_helper_loads_exports_as_data");
-    let work = workdir(&mut sb, "helper");
+    let work = sb.workdir("helper");
     let exports = work.join("exports.sh");
     let pwned = work.join("pwned");
     std::fs::write(
@@ -216,7 +204,7 @@ fn nsenter_helper_loads_exports_as_data() {
 #[test]
 fn mk_nsenter_quotes_odd_paths() {
     let mut sb = sandbox!("mk_nsenter_quotes_odd_paths");
-    let work = workdir(&mut sb, "odd");
+    let work = sb.workdir("odd");
     let dir = work.join("it's a dir");
     std::fs::create_dir_all(&dir).unwrap();
     let exports = dir.join("exports.sh");
