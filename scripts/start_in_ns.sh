@@ -8,7 +8,9 @@
 # IFACE / IFACE-br with each end directly in its namespace (IFACE-br in PARENT_PID's) and
 # IFACE's addresses (IPv6 without DAD), lo and both ends up - one veth-pair call. Then runs
 # CMD with stdin untouched (Samba's daemons stop when their stdin pipe closes), stays alive
-# while it runs, passes SIGTERM/SIGINT/SIGHUP on to it, and exits with its status.
+# while it runs, passes SIGTERM/SIGINT/SIGHUP on to it, and exits with its status. When CMD
+# ends, what it left running in the namespace is terminated and the veth pair deleted, so the
+# testenv is gone at once.
 #
 # NSTOOLS_ISOLATE (unset: the above, Samba's contract) gives the testenv more namespaces of its
 # own: a comma list of pid, uts, mount, user, ipc, or "all". Then a holder (ns-unshare) makes
@@ -93,4 +95,18 @@ while :; do
     wait "$child" && status=0 || status=$?
     [ -n "$got_signal" ] || break # not interrupted by a signal: CMD has ended
 done
+
+# CMD has ended, and with it the testenv. Daemons can leave helpers behind in sessions of their
+# own (samba 4.17's smbd starts samba-dcerpcd on demand; it outlives samba by a minute): they
+# would keep this namespace, its addresses and IFACE-br on the bridge alive, and the testenv's
+# next start would find IFACE-br taken. So terminate whatever is left in this network namespace
+# (unless it is PARENT_PID's: then there is no namespace of our own to end) and delete the pair.
+own_ns=$(readlink /proc/$$/ns/net)
+if [ "$own_ns" != "$(readlink "/proc/$parent_pid/ns/net" 2> /dev/null || :)" ]; then
+    set -- /proc/[0-9]*/ns/net # listed before the helpers below exist
+    for pid in $(find "$@" -maxdepth 0 -lname "net:\\[${own_ns#net:[}" 2> /dev/null | cut -d/ -f3); do
+        [ "$pid" = $$ ] || kill -TERM "$pid" 2> /dev/null || :
+    done
+fi
+veth-pair --delete "$interface" --missing-ok
 exit "$status"

@@ -147,6 +147,51 @@ fn replay_samba(sb: &mut Sandbox, isolate: Option<&str>) {
 }
 
 #[test]
+fn start_in_ns_ends_what_the_daemon_left_behind() {
+    // A daemon that starts a helper in a session of its own (as samba 4.17's smbd starts
+    // samba-dcerpcd, which outlives samba by a minute), then runs until its stdin closes.
+    let mut sb = sandbox!("start_in_ns_ends_what_the_daemon_left_behind");
+    let work = sb.workdir("leftover");
+    sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
+    let exports = work.join("exports.sh");
+    std::fs::write(&exports, "NETBIOSNAME=LEFT\nENVNAME=left\nSERVER_IP=10.53.57.31\n").unwrap();
+    let selftest = sb.anchor().to_string();
+    let daemon = "setsid sh -c 'echo $$ > helper.pid; exec sleep infinity' < /dev/null > /dev/null 2>&1 &
+                  cat > /dev/null; exit 3";
+    let mut testenv = sb
+        .command("unshare")
+        .arg("--net")
+        .arg(scripts().join("start_in_ns.sh"))
+        .arg("veth31")
+        .arg(&exports)
+        .arg(&selftest)
+        .args(["sh", "-c", daemon])
+        .current_dir(&work)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sb.must(&format!("{}/add_bridge_iface.sh veth31-br selftest0", scripts().display()));
+    let pid_file = work.join("helper.pid");
+    assert!(nstools_tests::wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
+    }));
+    let helper: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let ns = netns_of(helper);
+    assert_eq!(ns, netns_of(testenv.id()), "the helper runs in the testenv's namespace");
+
+    drop(testenv.stdin.take()); // selftest's teardown: the daemon's stdin closes
+    let out = testenv.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "start_in_ns.sh exits with the daemon's status: {out:?}");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The pair is gone as start_in_ns.sh exits; the helper is terminated, the namespace ends.
+    assert_eq!(sb.links(), ["lo", "selftest0"]);
+    assert!(nstools_tests::wait_until(Duration::from_secs(5), || !nstools_tests::alive(helper)), "helper left");
+    assert!(nstools_tests::wait_until(Duration::from_secs(5), || !nstools_tests::netns_alive(ns)), "namespace left");
+}
+
+#[test]
 fn add_bridge_iface_times_out_naming_the_interface() {
     let sb = sandbox!("add_bridge_iface_times_out_naming_the_interface");
     sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
