@@ -84,6 +84,7 @@ fn run(cli: Cli) -> Result<u8> {
         netns: cli.netns,
     };
     nstools::bridge::run(&spec, &guard)?;
+    guard.commit();
     Ok(0)
 }
 

@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<u8> {
         return Err(e);
     }
     started.commit()?;
+    guard.commit();
     Ok(0)
 }
 

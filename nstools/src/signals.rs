@@ -42,6 +42,13 @@ impl Deferred {
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// The run is complete (its result printed): termination signals stay blocked until the
+    /// process exits, so one that arrives now is discarded instead of killing a run that has
+    /// done everything - its caller sees exit 0, never a death by signal with the work done.
+    pub fn commit(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for Deferred {

@@ -119,8 +119,13 @@ fn run(cli: Cli) -> Result<u8> {
     if cli.json {
         let text = serde_json::to_string(&report)
             .map_err(|e| nstools::Error::new("cannot encode JSON").detail(e.to_string()))?;
-        cli::print_line(&text)?;
+        if let Err(e) = cli::print_line(&text) {
+            // Nobody learns of the pair: remove it again, as after any other failure.
+            let _ = nstools::veth::delete(&spec.end.name, spec.end.netns.as_ref(), true);
+            return Err(e);
+        }
     }
+    guard.commit();
     Ok(0)
 }
 
