@@ -2,7 +2,8 @@
 //! interfaces to it, waiting for those not there yet by link notification.
 //!
 //! Fully done or fully undone: on failure, timeout or a termination signal, the interfaces this
-//! run attached are detached again and a bridge this run created is deleted.
+//! run attached are detached again (and brought down if they were down), addresses it added to
+//! an existing bridge are removed, and a bridge this run created is deleted.
 
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,10 @@ pub struct AttachSpec {
 #[derive(Debug, Default)]
 struct Done {
     bridge_created: Option<u32>,
-    attached: Vec<(u32, String)>,
+    /// Addresses this run added to a bridge that existed before.
+    addrs_added: Vec<(u32, Cidr)>,
+    /// Ports attached: index, name, and whether they were down before.
+    attached: Vec<(u32, String, bool)>,
 }
 
 /// Run `spec`.
@@ -159,6 +163,7 @@ fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result
     nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
     for addr in &spec.addrs {
         match nl.add_addr(bridge.index, addr, !spec.dad) {
+            Ok(()) if !created => done.addrs_added.push((bridge.index, *addr)),
             Ok(()) => {}
             Err(e) if e.errno == Errno::EEXIST => {} // already there: idempotent
             Err(e) => return Err(e.into_error(format!("cannot add address {addr} to {name}"))),
@@ -188,17 +193,25 @@ fn attach(nl: &mut Netlink, link: &Link, bridge: &Link, done: &mut Done) -> Resu
         None => {}
     }
     nl.set_master(link.index, bridge.index, true).map_err(|e| e.into_error(what()))?;
-    done.attached.push((link.index, link.name.clone()));
+    done.attached.push((link.index, link.name.clone(), !link.up));
     Ok(())
 }
 
 fn undo(mut err: Error, nl: &mut Netlink, done: &Done) -> Error {
-    for (index, name) in done.attached.iter().rev() {
-        if let Err(e) = nl.set_master(*index, 0, false) {
+    for (index, name, was_down) in done.attached.iter().rev() {
+        if let Err(e) = nl.detach(*index, *was_down) {
             // Gone already (its testenv ended) is fine.
             if e.errno != Errno::ENODEV {
                 err = err.also(&e.into_error(format!("cannot detach {name}")));
             }
+        }
+    }
+    for (index, addr) in &done.addrs_added {
+        if let Err(e) = nl.delete_addr(*index, addr)
+            && e.errno != Errno::ENODEV
+            && e.errno != Errno::EADDRNOTAVAIL
+        {
+            err = err.also(&e.into_error(format!("cannot remove address {addr}")));
         }
     }
     if let Some(index) = done.bridge_created

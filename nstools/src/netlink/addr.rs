@@ -1,4 +1,4 @@
-//! Addresses: add one, dump all.
+//! Addresses: add one, remove one, dump all.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -103,6 +103,23 @@ impl Netlink {
             .build()
             .expect("all fields are set");
         self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, msg)
+    }
+
+    /// Remove `cidr` from interface `index`.
+    pub fn delete_addr(&mut self, index: u32, cidr: &Cidr) -> NlResult<()> {
+        let ip = cidr.addr();
+        let mut attrs = RtBuffer::new();
+        attrs.push(attr(Ifa::Local, ip_bytes(&ip)));
+        attrs.push(attr(Ifa::Address, ip_bytes(&ip)));
+        let msg = IfaddrmsgBuilder::default()
+            .ifa_family(family(&ip))
+            .ifa_prefixlen(cidr.prefix())
+            .ifa_scope(RtScope::Universe)
+            .ifa_index(index)
+            .rtattrs(attrs)
+            .build()
+            .expect("all fields are set");
+        self.request(Rtm::Deladdr, NlmF::empty(), msg)
     }
 
     /// Every address of the namespace.

@@ -231,6 +231,17 @@ impl Netlink {
         self.request(Rtm::Newlink, NlmF::empty(), ifinfomsg(index, up, vec![attr(Ifla::Master, master)]))
     }
 
+    /// Take `index` off its master, and bring it down too if `down` (one request).
+    pub fn detach(&mut self, index: u32, down: bool) -> NlResult<()> {
+        let attrs = vec![attr(Ifla::Master, 0u32)];
+        let msg = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .ifi_index(index as i32)
+            .rtattrs(attrs.into_iter().collect::<RtBuffer<_, _>>());
+        let msg = if down { msg.down() } else { msg };
+        self.request(Rtm::Newlink, NlmF::empty(), msg.build().expect("all fields of an Ifinfomsg have defaults"))
+    }
+
     /// Delete a link (for a veth: both ends).
     pub fn delete_link(&mut self, index: u32) -> NlResult<()> {
         self.request(Rtm::Dellink, NlmF::empty(), ifinfomsg(index, false, vec![]))
