@@ -47,7 +47,7 @@ pub fn main_with<C: Parser>(tool: &str, own_failure: Option<u8>, run: impl FnOnc
 
 /// Print `tool: error` and return its exit code; an interrupted run dies of its signal.
 pub fn report(tool: &str, e: &Error) -> ExitCode {
-    eprintln!("{tool}: {e}");
+    eprintln!("{tool}: {}", printable(&e.to_string()));
     let code = e.exit_code();
     if code > exit::SIGNAL_BASE
         && let Ok(signal) = Signal::try_from(i32::from(code - exit::SIGNAL_BASE))
@@ -66,7 +66,7 @@ fn usage_error(tool: &str, e: &clap::Error, code: u8) -> ExitCode {
         }
         _ => {}
     }
-    eprintln!("{tool}: {}; see '{tool} --help'", one_line(&e.render().to_string()));
+    eprintln!("{tool}: {}; see '{tool} --help'", printable(&one_line(&e.render().to_string())));
     ExitCode::from(code)
 }
 
@@ -89,6 +89,20 @@ fn one_line(rendered: &str) -> String {
         Some(t) => format!("{text} ({t})"),
         None => text,
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`): an error stays one line, and a
+/// name or path given by the user cannot send escape sequences to the terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The tools work with the caller's own privileges; a set-user-ID install would hand
@@ -124,5 +138,10 @@ mod tests {
             "unexpected argument '--bogus' found (to pass '--bogus' as a value, use '-- --bogus')"
         );
         assert_eq!(one_line(""), "invalid arguments");
+    }
+
+    #[test]
+    fn messages_are_printable() {
+        assert_eq!(super::printable("no namespace '1\n2' \u{1b}[31m\tx é"), "no namespace '1\\n2' \\u{1b}[31m\\tx é");
     }
 }

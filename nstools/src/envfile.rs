@@ -25,7 +25,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Vec<(String, OsString)>> {
         }
         let line = line.strip_prefix(b"export ").unwrap_or(line);
         let Some(eq) = line.iter().position(|&b| b == b'=') else {
-            return Err(bad(format!("{} is not KEY=VALUE", quote(&String::from_utf8_lossy(line)))));
+            return Err(bad(format!("{} is not KEY=VALUE", excerpt(line))));
         };
         let (key, value) = (&line[..eq], &line[eq + 1..]);
         let key_ok = key.first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
@@ -33,7 +33,7 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Vec<(String, OsString)>> {
         if !key_ok {
             return Err(bad(format!(
                 "{} is not a variable name (letters, digits and '_', not starting with a digit)",
-                quote(&String::from_utf8_lossy(key))
+                excerpt(key)
             )));
         }
         if value.contains(&0) {
@@ -46,6 +46,19 @@ pub fn parse(bytes: &[u8], shown: &str) -> Result<Vec<(String, OsString)>> {
         vars.push((key, OsString::from_vec(value.to_vec())));
     }
     Ok(vars)
+}
+
+/// Longest part of a bad line quoted in a message.
+const EXCERPT: usize = 60;
+
+/// `bytes` quoted for a message, cut after [`EXCERPT`] characters: the line may be garbage of
+/// any length.
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.char_indices().nth(EXCERPT) {
+        Some((cut, _)) => format!("{}...", quote(&text[..cut])),
+        None => quote(&text),
+    }
 }
 
 /// Read and parse an exports file.
@@ -82,6 +95,11 @@ mod tests {
         let huge = [b"A=".as_slice(), &vec![b'x'; MAX_VALUE + 1]].concat();
         assert!(parse(&huge, "f").unwrap_err().to_string().contains("bytes long"));
         assert!(parse(b"\xff\xfe=1", "f").unwrap_err().to_string().contains("not a variable name"));
+        let garbage = parse(&vec![b'y'; 1_000_000], "f").unwrap_err().to_string();
+        assert!(
+            garbage.len() < 200 && garbage.contains(&format!("'{}'... is not KEY=VALUE", "y".repeat(60))),
+            "{garbage}"
+        );
         // Binary garbage in a value is still just data.
         assert_eq!(parse(b"A=\xff\xfe", "f").unwrap()[0].1.len(), 2);
     }

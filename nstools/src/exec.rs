@@ -75,6 +75,11 @@ pub fn exec(cmd: &Command) -> Error {
 fn exec_inner(cmd: &Command) -> Result<std::convert::Infallible> {
     let program = cmd.argv.first().ok_or_else(|| Error::usage("no command").code(exit::EXEC_FAILED))?;
     let shown = quote(&program.to_string_lossy());
+    if program.is_empty() {
+        return Err(Error::sys(format!("cannot run {shown}"), Errno::ENOENT)
+            .detail("command not found")
+            .code(exit::NOT_FOUND));
+    }
     let args = cmd.argv.iter().map(|a| cstring(a, "argument list")).collect::<Result<Vec<_>>>()?;
     let env = cmd
         .env
@@ -100,6 +105,12 @@ fn exec_inner(cmd: &Command) -> Result<std::convert::Infallible> {
             Err(e) => e,
         };
         match errno {
+            // The file is there, but its #! interpreter (or ELF loader) is not.
+            Errno::ENOENT if std::path::Path::new(OsStr::from_bytes(path.as_bytes())).is_file() => {
+                return Err(Error::sys(format!("cannot run {shown}"), errno)
+                    .detail("its interpreter (the #! line) or loader was not found")
+                    .code(exit::CANNOT_EXECUTE));
+            }
             Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
             Errno::EACCES | Errno::EPERM => denied = Some(errno),
             Errno::ENOEXEC => {
@@ -140,7 +151,7 @@ pub fn fork_and_wait(cmd: &Command) -> Result<u8> {
     let child = match sys::fork().map_err(|e| Error::sys("cannot fork", e).code(exit::EXEC_FAILED))? {
         ForkResult::Child => {
             let e = exec(cmd);
-            eprintln!("ns-exec: {e}");
+            eprintln!("ns-exec: {}", crate::cli::printable(&e.to_string()));
             sys::exit_now(i32::from(e.exit_code()));
         }
         ForkResult::Parent { child } => child,

@@ -294,6 +294,7 @@ fn setup(spec: &HolderSpec) -> Result<Role> {
             let err = Error::sys("cannot create a user namespace", e);
             match e {
                 Errno::EPERM => err.hint("user namespaces are disabled for this user (kernel.unprivileged_userns_clone, AppArmor, or a seccomp filter); run as root"),
+                Errno::ENOSPC | Errno::EUSERS if max_user_namespaces() == Some(0) => err.hint("user namespaces are disabled here (user.max_user_namespaces is 0): run as root, or have the administrator raise it"),
                 Errno::ENOSPC | Errno::EUSERS => err.hint("the limit of user namespaces is reached (user.max_user_namespaces, or 32 levels of nesting)"),
                 _ => err,
             }
@@ -361,6 +362,11 @@ fn setup_inside(spec: &HolderSpec) -> Result<()> {
         Netlink::open()?.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
     }
     Ok(())
+}
+
+/// The `user.max_user_namespaces` limit of this user namespace, if readable.
+fn max_user_namespaces() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/user/max_user_namespaces").ok()?.trim().parse().ok()
 }
 
 fn write_proc(path: &str, text: &str) -> Result<()> {

@@ -239,7 +239,7 @@ pub fn open_pid_ns(pid: i32, pidfd: &OwnedFd, kind: &str) -> Result<File> {
         Some(Errno::ENOENT) | Some(Errno::ESRCH) => Error::sys(format!("process {pid} has exited"), Errno::ESRCH)
             .detail("it is a zombie or gone, and its namespaces with it"),
         Some(Errno::EACCES) | Some(Errno::EPERM) => Error::io(format!("cannot open {path}"), &e)
-            .hint("the process belongs to another user: run as that user or as root"),
+            .hint("the process belongs to another user (or user namespace): run as that user or as root"),
         _ => Error::io(format!("cannot open {path}"), &e),
     })?;
     sys::pidfd_send_signal(pidfd.as_fd(), 0).or_else(|e| match e {
