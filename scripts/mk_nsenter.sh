@@ -23,10 +23,17 @@ inode=${inode%]}
 ns_exec=$(command -v ns-exec) || nstools_die "ns-exec not found on PATH nor in $nstools_dir/../target/release"
 
 dyn_script="$(dirname -- "$exports_file")/nsenter.sh"
-{
-    echo "#!/bin/sh"
-    echo "# Enter testenv $pid (network namespace $inode). Made by mk_nsenter.sh."
-    echo "exec $(nstools_quote "$ns_exec") -t $pid:$inode --all -- $(nstools_quote "$nstools_dir/nsenter-helper.sh") $(nstools_quote "$exports_file")"
-} > "$dyn_script"
+# In a subshell with stderr closed: a failed redirection ends it, and our message replaces the
+# shell's own.
+if ! (
+    exec 2>/dev/null
+    {
+        echo "#!/bin/sh"
+        echo "# Enter testenv $pid (network namespace $inode). Made by mk_nsenter.sh."
+        echo "exec $(nstools_quote "$ns_exec") -t $pid:$inode --all -- $(nstools_quote "$nstools_dir/nsenter-helper.sh") $(nstools_quote "$exports_file")"
+    } > "$dyn_script"
+); then
+    nstools_die "cannot write $dyn_script (does its folder exist, and is it writable?)"
+fi
 chmod 755 "$dyn_script"
 echo "$dyn_script"

@@ -20,7 +20,10 @@ while IFS= read -r line || [ -n "$line" ]; do
     key=${line%%=*}
     case $key in
         "$line" | '' | [0-9]* | *[!A-Za-z0-9_]*)
-            nstools_die "$exports_file: line $n is not KEY=VALUE: $line" ;;
+            # Shown shortened and printable: the line may be binary garbage of any length.
+            shown=$(printf '%s' "$line" | cut -c1-60 | LC_ALL=C tr -c '[:print:]' '?')
+            [ ${#line} -le 60 ] || shown="$shown..."
+            nstools_die "$exports_file: line $n is not KEY=VALUE: $shown" ;;
     esac
     export "$key=${line#*=}"
     printf '%s\n' "$line"

@@ -30,6 +30,7 @@ exports_file=$2
 parent_pid=$3
 shift 3
 
+[ -r "$exports_file" ] || nstools_die "cannot read $exports_file"
 NETBIOSNAME= ENVNAME= SERVER_IP= SERVER_IPV6=
 cr=$(printf '\r')
 while IFS= read -r line || [ -n "$line" ]; do
@@ -42,6 +43,8 @@ while IFS= read -r line || [ -n "$line" ]; do
         SERVER_IPV6=*) SERVER_IPV6=${line#*=} ;;
     esac
 done < "$exports_file"
+
+[ -n "$SERVER_IP" ] || nstools_die "$exports_file defines no SERVER_IP"
 
 holder=
 if [ -n "${NSTOOLS_ISOLATE:-}" ]; then
@@ -70,7 +73,6 @@ helper_script=$("$nstools_dir/mk_nsenter.sh" "${entry_pid:-$$}" "$exports_file")
 echo "To communicate with this testenv, use: $helper_script"
 echo "-------------------------------------------------------------"
 
-[ -n "$SERVER_IP" ] || nstools_die "$exports_file defines no SERVER_IP"
 veth-pair "$interface" ${holder:+--netns "$holder"} --peer-netns "$parent_pid" \
     --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"}
 
