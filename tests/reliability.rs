@@ -448,19 +448,6 @@ pub fn shorten(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_owned() } else { format!("{}...", s.chars().take(n).collect::<String>()) }
 }
 
-/// A work directory any user can use, named after the sandbox's tag, removed at the end.
-pub fn workdir(sb: &mut Sandbox, name: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("{}-{name}", sb.tag));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let d = dir.clone();
-    sb.on_drop(move || {
-        let _ = std::fs::remove_dir_all(&d);
-    });
-    dir
-}
-
 /// A tiny deterministic random generator (xorshift), seeded per group so runs reproduce.
 pub struct Rng(u64);
 

@@ -12,7 +12,6 @@ use nstools_tests::{Run, Sandbox, alive, netns_alive, netns_of, sandbox, signal,
 
 use crate::{
     Cmd, Group, Rng, Snapshot, Tag, Watch, assert_unchanged, compare, count_runs, note, program_path, spawn, verdict,
-    workdir,
 };
 
 pub const GROUPS: &[Group] = &[
@@ -351,7 +350,7 @@ fn sigkill_tools() {
     let w = Watch::default().ns("env", env);
     let baseline = Snapshot::take(&sb, &w);
     let mut rng = Rng::new(11);
-    let dir = workdir(&mut sb, "kill");
+    let dir = sb.workdir("kill");
 
     // ns-unshare: a holder whose ns-unshare dies before committing exits by itself.
     // Committed before the kill, pairs left, bridges left, uncommitted holders, bind mounts left.
@@ -653,7 +652,7 @@ fn daemon_crash() {
     let g = "faults/daemon-crash";
     let mut sb = sandbox!(g);
     let parent = sb.anchor();
-    let dir = workdir(&mut sb, "crash");
+    let dir = sb.workdir("crash");
     Cmd::new("create_bridge.sh", &["selftest0", "10.53.57.11", "fd00::5357:5f0b"]).run(&sb).ok();
     let w = Watch::default();
     let baseline = Snapshot::take(&sb, &w);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nstools_tests::{Sandbox, netns_of, plain_user, sandbox, wait_until};
 
-use crate::{Cmd, Group, Rng, Watch, expect_failure, verdict, workdir};
+use crate::{Cmd, Group, Rng, Watch, expect_failure, verdict};
 
 pub const GROUPS: &[Group] = &[
     ("input/names", names),
@@ -164,7 +164,7 @@ fn targets() {
     let z = zombie_child_of(zparent).unwrap().to_string();
     let anchor = sb.anchor().to_string();
     let wrong = format!("{h}:{}", netns_of(h) + 1);
-    let dir = workdir(&mut sb, "targets");
+    let dir = sb.workdir("targets");
     let file = dir.join("file");
     std::fs::write(&file, "not a namespace\n").unwrap();
     let (file, dirs) = (file.display().to_string(), dir.display().to_string());
@@ -437,7 +437,7 @@ fn exports() {
     let h = holder(&sb);
     let hs = h.to_string();
     let w = Watch::default().ns("holder", h).fds(h);
-    let dir = workdir(&mut sb, "exports");
+    let dir = sb.workdir("exports");
     let file = |name: &str, bytes: &[u8]| {
         let p = dir.join(name);
         std::fs::write(&p, bytes).unwrap();
@@ -666,7 +666,7 @@ fn commands() {
     let h = holder(&sb);
     let hs = h.to_string();
     let w = Watch::default().ns("holder", h).fds(h);
-    let dir = workdir(&mut sb, "commands");
+    let dir = sb.workdir("commands");
     let plain = dir.join("not-executable");
     std::fs::write(&plain, "#!/bin/sh\necho hi\n").unwrap();
     let bad_interp = dir.join("bad-interpreter");

@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use nstools_tests::{Run, Sandbox, names, sandbox, signal, wait_until};
 
 use crate::reliability_faults::start_testenv;
-use crate::{Cmd, Group, Rng, Snapshot, Tag, Watch, assert_unchanged, count_runs, note, verdict, workdir};
+use crate::{Cmd, Group, Rng, Snapshot, Tag, Watch, assert_unchanged, count_runs, note, verdict};
 
 pub const GROUPS: &[Group] = &[("load/60-testenvs", sixty_testenvs), ("load/1000-cycles", thousand_cycles)];
 
@@ -23,7 +23,7 @@ fn sixty_testenvs() {
     let g = "load/60-testenvs";
     let mut sb = sandbox!(g);
     let parent = sb.anchor();
-    let dir = workdir(&mut sb, "load");
+    let dir = sb.workdir("load");
     let w = Watch::default();
     let baseline = Snapshot::take(&sb, &w);
     let monitor = dir.join("monitor");

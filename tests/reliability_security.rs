@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nstools_tests::{netns_of, plain_user, sandbox, wait_until};
 
-use crate::{Cmd, Group, Snapshot, Watch, assert_unchanged, check_failure, count_runs, shorten, verdict, workdir};
+use crate::{Cmd, Group, Snapshot, Watch, assert_unchanged, check_failure, count_runs, shorten, verdict};
 
 pub const GROUPS: &[Group] = &[
     ("security/exports-are-data", exports_are_data),
@@ -35,7 +35,7 @@ const NASTY: [&str; 9] = [
 fn exports_are_data() {
     let g = "security/exports-are-data";
     let mut sb = sandbox!(g);
-    let dir = workdir(&mut sb, "data");
+    let dir = sb.workdir("data");
     let pwned = dir.join("pwned").display().to_string();
     let values: Vec<String> = NASTY.iter().map(|v| v.replace("@P", &pwned)).collect();
     let mut text =
@@ -79,7 +79,7 @@ fn exports_are_data() {
 fn nsenter_sh_quoting() {
     let g = "security/nsenter-sh-quoting";
     let mut sb = sandbox!(g);
-    let work = workdir(&mut sb, "quote");
+    let work = sb.workdir("quote");
     let pwned = work.join("pwned");
     let odd = format!("it's a \"dir\" $(touch {p}) `touch {p}`; & | < > * ? ~ \\ x", p = pwned.display());
     let dir = work.join(&odd);
@@ -94,7 +94,7 @@ fn nsenter_sh_quoting() {
         let script = std::fs::read_to_string(&path).unwrap();
         let exec = script.lines().find(|l| l.starts_with("exec ")).unwrap();
         // Every argument but the target is in single quotes; the target is PID:INODE.
-        assert!(exec.contains(&format!(" -t {env}:{} -- '", netns_of(env))), "{exec}");
+        assert!(exec.contains(&format!(" -t {env}:{} ", netns_of(env))) && exec.contains(" -- '"), "{exec}");
         assert!(exec.contains("it'\\''s a \"dir\" $(touch "), "{exec}");
         sb.must(&format!("sh -n {}", shell_quote(&path)));
         let r = Cmd::new(&path, &[]).env("SHELL", "/bin/true").run(&sb);
@@ -185,7 +185,7 @@ fn setuid() {
     let g = "security/setuid";
     let mut sb = sandbox!(g);
     let Some(user) = plain_user(g) else { return };
-    let dir = workdir(&mut sb, "setuid");
+    let dir = sb.workdir("setuid");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let w = Watch::default();
     for (tool, mode, code) in [
