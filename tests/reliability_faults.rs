@@ -396,15 +396,18 @@ fn sigkill_tools() {
             let mut child = sb.tool("ns-unshare").args(&args).stdin(Stdio::null()).stdout(write_end).spawn().unwrap();
             count_runs(1);
             let tool = child.id();
-            // The holder: a tagged ns-unshare other than the tool, with its commit pipe open.
+            // The holder: a tagged ns-unshare other than the tool (with --pid, once the
+            // intermediate process that forked it has gone).
             let holder = || sb.tagged_processes().into_iter().find(|p| *p != tool && comm_of(*p) == "ns-unshare");
-            assert!(wait_until(Duration::from_secs(10), || holder().is_some()), "no holder appeared ({args:?})");
-            let h = holder().unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-            assert!(alive(h) && child.try_wait().unwrap().is_none(), "ns-unshare {args:?} did not block printing");
+            let appeared = wait_until(Duration::from_secs(10), || holder().is_some());
+            std::thread::sleep(Duration::from_millis(100));
+            let h = holder();
+            let blocked = child.try_wait().unwrap().is_none();
             signal(tool, Signal::SIGKILL);
             let killed = Instant::now();
             child.wait().unwrap();
+            assert!(appeared && blocked, "ns-unshare {args:?} did not block printing its holder's PID");
+            let h = h.unwrap_or_else(|| panic!("no holder ({args:?})"));
             assert!(wait_exit(h, Duration::from_secs(2)), "holder {h} outlived ns-unshare {args:?}");
             times.push(format!("{:.1} ms", killed.elapsed().as_secs_f64() * 1000.0));
             drop(read_end);
