@@ -1,0 +1,188 @@
+//! The command line of ns-exec (its arguments, `--help` and what it does with them), as a
+//! library so that man pages and shell completions can be generated from the same definitions.
+//! `src/main.rs` only calls [`run`].
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::Parser;
+use nix::sched::CloneFlags;
+use nstools::enter::{EnterSpec, enter};
+use nstools::error::exit;
+use nstools::exec::{Command, exec, fork_and_wait};
+use nstools::{Error, Result, TargetSpec, envfile};
+
+/// The tool's name, as it prints it in messages.
+pub const NAME: &str = "ns-exec";
+
+/// The clap definition of the command line (for `--help`, man pages and completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// Exit code for ns-exec's own failures (usage included), as command runners do.
+pub const OWN_FAILURE: u8 = exit::EXEC_FAILED;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Samba: run samba in a fresh network namespace (the target comes from stdin)
+  ns-unshare | ns-exec samba -i
+
+  # Look inside a testenv; from the user's own shell too, when the testenv was made inside
+  # 'unshare --user --map-root-user' (its user namespace is entered automatically)
+  ns-exec -t \"$(ns-unshare --name ad_dc)\" ip -br addr
+
+  # Samba's nsenter.sh: a shell in the testenv with its exports loaded as data
+  ns-exec -t \"$NS_PID\" --env-file \"$TESTENV_DIR/exports.sh\" -- \"$SHELL\"
+
+  # Ad hoc: a target that survives PID reuse, and a named namespace (ip netns)
+  ns-exec -t 4242:4026532841 ping -c1 10.53.57.11
+  ns-exec -t lab ip route
+";
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  CMD's own status (if CMD dies of a signal, ns-exec dies of it too)
+  125  ns-exec itself failed (bad arguments, target, or namespace); nothing was run
+  126  CMD was found but could not be executed
+  127  CMD was not found";
+
+/// Run CMD (default $SHELL, then /bin/sh) inside the namespaces of TARGET: the network namespace
+/// by default, others on request. With no -t, the target is read from stdin (one line, e.g.
+/// from ns-unshare) and CMD gets /dev/null as stdin; otherwise stdin passes through untouched.
+/// When the target's network namespace belongs to a user namespace in which the caller has no
+/// privilege, that user namespace is entered first, keeping the caller's credentials.
+#[derive(Debug, Parser)]
+#[command(name = "ns-exec", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n{EXIT_STATUS}"))]
+pub struct Cli {
+    /// PID, PID:INODE, nsfs path or /run/netns name [default: read from stdin]
+    #[arg(short, long, value_name = "TARGET", value_parser = TargetSpec::from_str)]
+    target: Option<TargetSpec>,
+
+    /// Enter the network namespace (the default when no type is given)
+    #[arg(short, long)]
+    net: bool,
+
+    /// Enter the user namespace (and become root there, unless --preserve-credentials)
+    #[arg(short = 'U', long)]
+    user: bool,
+
+    /// Enter the mount namespace
+    #[arg(short, long)]
+    mount: bool,
+
+    /// Enter the UTS namespace
+    #[arg(short, long)]
+    uts: bool,
+
+    /// Enter the IPC namespace
+    #[arg(short, long)]
+    ipc: bool,
+
+    /// Enter the PID namespace (CMD then runs as a child of ns-exec)
+    #[arg(short, long)]
+    pid: bool,
+
+    /// Enter every namespace of the target that differs from ours
+    #[arg(short, long)]
+    all: bool,
+
+    /// With --user, keep the caller's UID and GID
+    #[arg(long)]
+    preserve_credentials: bool,
+
+    /// Load KEY=VALUE lines into CMD's environment, as data (Samba's exports file)
+    #[arg(short, long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+
+    /// Working directory for CMD
+    #[arg(short, long, value_name = "DIR")]
+    wd: Option<PathBuf>,
+
+    /// The command and its arguments
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
+    cmd: Vec<OsString>,
+}
+
+/// The target from stdin: exactly one line (a target, or ns-unshare's --json object).
+fn target_from_stdin() -> Result<TargetSpec> {
+    let no_target = || Error::usage("no target").hint("give -t TARGET, or pipe one in: ns-unshare | ns-exec CMD");
+    if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        return Err(no_target());
+    }
+    let mut text = String::new();
+    std::io::stdin().take(4097).read_to_string(&mut text).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => Error::usage("cannot read the target from stdin").detail("it is not text"),
+        _ => Error::io("cannot read the target from stdin", &e),
+    })?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    if line.trim().is_empty() {
+        return Err(no_target().detail("stdin was empty"));
+    }
+    if line.contains('\n') || text.len() > 4096 {
+        return Err(Error::usage("cannot read the target from stdin")
+            .detail("expected exactly one line (a PID, PID:INODE, path or name), found more"));
+    }
+    let line = line.trim();
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::usage("cannot read the target from stdin").detail(format!("invalid JSON: {e}")))?;
+        let target = v["target"].as_str().map(str::to_owned).or_else(|| v["pid"].as_i64().map(|p| p.to_string()));
+        return target
+            .ok_or_else(|| Error::usage("cannot read the target from stdin").detail("the JSON has no \"target\""))?
+            .parse();
+    }
+    line.parse()
+}
+
+fn stdin_to_dev_null() -> Result<()> {
+    let null = std::fs::File::open("/dev/null").map_err(|e| Error::io("cannot open /dev/null", &e))?;
+    nix::unistd::dup2_stdin(&null).map_err(|e| Error::sys("cannot redirect stdin", e))
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let (target, from_stdin) = match cli.target {
+        Some(t) => (t, false),
+        None => (target_from_stdin()?, true),
+    };
+    let mut extra = Vec::new();
+    for file in &cli.env_file {
+        extra.extend(envfile::load(file)?);
+    }
+    let mut types = CloneFlags::empty();
+    for (on, flag) in [
+        (cli.net, CloneFlags::CLONE_NEWNET),
+        (cli.user, CloneFlags::CLONE_NEWUSER),
+        (cli.mount, CloneFlags::CLONE_NEWNS),
+        (cli.uts, CloneFlags::CLONE_NEWUTS),
+        (cli.ipc, CloneFlags::CLONE_NEWIPC),
+        (cli.pid, CloneFlags::CLONE_NEWPID),
+    ] {
+        if on {
+            types |= flag;
+        }
+    }
+    if types.is_empty() {
+        types = CloneFlags::CLONE_NEWNET;
+    }
+    let entered = enter(&EnterSpec { target, types, all: cli.all, preserve_credentials: cli.preserve_credentials })?;
+    if let Some(dir) = &cli.wd {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::io(format!("cannot change directory to {}", dir.display()), &e))?;
+    }
+    if from_stdin {
+        stdin_to_dev_null()?;
+    }
+    let argv = if cli.cmd.is_empty() {
+        vec![std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())]
+    } else {
+        cli.cmd
+    };
+    let cmd = Command::new(argv, extra);
+    if entered.needs_fork() {
+        return fork_and_wait(&cmd);
+    }
+    Err(exec(&cmd))
+}

@@ -1,0 +1,133 @@
+//! The command line of ns-ls (its arguments, `--help` and what it does with them), as a
+//! library so that man pages and shell completions can be generated from the same definitions.
+//! `src/main.rs` only calls [`run`].
+
+use clap::Parser;
+use nstools::listing::{Query, list};
+use nstools::render::{DEFAULT_COLUMNS, parse_columns, table, topology};
+use nstools::{Error, Result, cli};
+
+/// The tool's name, as it prints it in messages.
+pub const NAME: &str = "ns-ls";
+
+/// The clap definition of the command line (for `--help`, man pages and completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  # Every network namespace, its holder or command, and its interfaces
+  ns-ls
+
+  # Samba's testenvs at a glance: each bridge port, the veth peer, its namespace and addresses
+  ns-ls --topology
+
+  # For scripts: only namespaces held by ns-unshare, as JSON
+  ns-ls --owned --json | jq '.namespaces[] | {pid, label}'
+
+  # Ad hoc: one namespace, chosen columns, like lsns
+  ns-ls -p \"$NS_PID\" -o NS,PID,LABEL,IFACES
+
+  # The PID of the holder labelled ad_dc, for scripts
+  ns-ls --label ad_dc -n -o PID --no-interfaces
+";
+
+/// List network namespaces (other types with -t, as lsns does): inode, a process in it (the
+/// ns-unshare holder if any), process count, label or command, and its interfaces with state,
+/// addresses, master and veth peer. Rootless, it lists what the caller can see and says what
+/// it could not inspect.
+#[derive(Debug, Parser)]
+#[command(name = "ns-ls", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n{}", columns_help()))]
+pub struct Cli {
+    /// Namespace type: net, user, mnt, uts, ipc, pid, cgroup, time
+    #[arg(short, long, value_name = "TYPE", default_value = "net", value_parser = ["net", "user", "mnt", "uts", "ipc", "pid", "cgroup", "time"])]
+    r#type: String,
+
+    /// Only the namespace of process PID
+    #[arg(short = 'p', long, visible_alias = "pid", value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    task: Option<i32>,
+
+    /// Only namespaces held by ns-unshare
+    #[arg(long)]
+    owned: bool,
+
+    /// Only the namespaces whose holder has this label (ns-unshare --name)
+    #[arg(short, long, value_name = "LABEL")]
+    label: Option<String>,
+
+    /// The bridge topology: bridges, ports, veth peers and their namespaces
+    #[arg(long, conflicts_with_all = ["json", "output"])]
+    topology: bool,
+
+    /// JSON output (stable; see the README)
+    #[arg(short = 'J', long)]
+    json: bool,
+
+    /// Columns of the table (see below)
+    #[arg(short, long, value_name = "LIST", value_parser = parse_cols)]
+    output: Option<Columns>,
+
+    /// No header line
+    #[arg(short, long)]
+    noheadings: bool,
+
+    /// Namespace rows only, without interface lines
+    #[arg(long)]
+    no_interfaces: bool,
+}
+
+/// A column list (a newtype: clap would take a `Vec` for repeated values).
+#[derive(Debug, Clone)]
+struct Columns(Vec<String>);
+
+fn parse_cols(s: &str) -> std::result::Result<Columns, String> {
+    parse_columns(s).map(Columns)
+}
+
+fn columns_help() -> String {
+    let mut s = format!("Columns (-o, default {DEFAULT_COLUMNS}):\n");
+    for (name, what) in nstools::render::COLUMNS {
+        s.push_str(&format!("  {name:<8} {what}\n"));
+    }
+    s.push('\n');
+    s.push_str(cli::EXIT_STATUS);
+    s
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let query = Query {
+        kind: cli.r#type.clone(),
+        pid: cli.task,
+        owned: cli.owned,
+        label: cli.label.clone(),
+        interfaces: cli.json
+            || cli.topology
+            || !cli.no_interfaces
+            || cli.output.as_ref().is_some_and(|c| c.0.iter().any(|c| c == "IFACES")),
+    };
+    let listing = list(&query)?;
+    let text = if cli.json {
+        serde_json::to_string_pretty(&listing).map_err(|e| Error::new("cannot encode JSON").detail(e.to_string()))?
+    } else if cli.topology {
+        topology(&listing).trim_end().to_owned()
+    } else {
+        let columns = cli.output.map_or_else(|| parse_columns(DEFAULT_COLUMNS).unwrap_or_default(), |c| c.0);
+        table(&listing, &columns, !cli.noheadings, !cli.no_interfaces).trim_end().to_owned()
+    };
+    cli::print_line(&text)?;
+    // For people reading the table (scripts use -n or --json): what could not be seen.
+    // (As root, the few unreadable ones are special processes, not other users'.)
+    if listing.hidden_processes > 0
+        && !cli.json
+        && !cli.topology
+        && !cli.noheadings
+        && !nix::unistd::geteuid().is_root()
+    {
+        cli::print_line(&format!(
+            "({} processes of other users could not be inspected: permission denied; run as root to see all)",
+            listing.hidden_processes
+        ))?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,135 @@
+//! The command line of veth-pair (its arguments, `--help` and what it does with them), as a
+//! library so that man pages and shell completions can be generated from the same definitions.
+//! `src/main.rs` only calls [`run`].
+
+use clap::Parser;
+use nstools::cli;
+use nstools::netlink::link::parse_mac;
+use nstools::signals::Deferred;
+use nstools::veth::{EndSpec, VethSpec};
+use nstools::{Cidr, IfName, Result, TargetSpec};
+use std::str::FromStr;
+
+/// The tool's name, as it prints it in messages.
+pub const NAME: &str = "veth-pair";
+
+/// The clap definition of the command line (for `--help`, man pages and completions).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  # Samba's start_in_ns.sh, inside the testenv's fresh namespace: the peer goes to selftest's
+  veth-pair veth21 --peer-netns \"$PARENT_PID\" --addr 10.53.57.21/24 --addr fd00::5357:5f15/112
+
+  # From the selftest side, into a testenv made by ns-unshare
+  veth-pair veth21 --netns \"$TESTENV_PID\" --addr 10.53.57.21/24
+
+  # Ad hoc: a pair between two named namespaces, addresses on both ends, as JSON
+  veth-pair v0 --netns blue --peer-name v1 --peer-netns red --addr 192.0.2.1/24 --peer-addr 192.0.2.2/24 --json
+
+  # Delete a pair (both ends go)
+  veth-pair --delete v0 --netns blue
+
+Targets (--netns, --peer-netns): a PID, PID:INODE (refused if the PID's network namespace is no
+longer INODE), an nsfs path such as /proc/PID/ns/net, or a name under /run/netns.
+";
+
+/// Create a veth pair NAME / NAME-br in ONE netlink request, each end directly in its own
+/// network namespace (no move afterwards), then add addresses and bring both ends and the
+/// loopback of NAME's namespace up. If any step after creation fails, the pair is deleted.
+#[derive(Debug, Parser)]
+#[command(name = "veth-pair", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n{}", cli::EXIT_STATUS))]
+pub struct Cli {
+    /// Name of the testenv end (at most 15 bytes)
+    #[arg(value_name = "NAME", value_parser = IfName::new)]
+    name: IfName,
+
+    /// Name of the peer [default: NAME-br]
+    #[arg(long, value_name = "NAME", value_parser = IfName::new)]
+    peer_name: Option<IfName>,
+
+    /// Namespace of NAME [default: the current one]
+    #[arg(short = 'n', long, value_name = "TARGET", value_parser = TargetSpec::from_str)]
+    netns: Option<TargetSpec>,
+
+    /// Namespace of the peer [default: the current one]
+    #[arg(short = 'p', long, value_name = "TARGET", value_parser = TargetSpec::from_str)]
+    peer_netns: Option<TargetSpec>,
+
+    /// Address for NAME, IPv4 or IPv6 (repeatable)
+    #[arg(short, long = "addr", value_name = "CIDR", value_parser = Cidr::parse)]
+    addrs: Vec<Cidr>,
+
+    /// Address for the peer (repeatable)
+    #[arg(long = "peer-addr", value_name = "CIDR", value_parser = Cidr::parse)]
+    peer_addrs: Vec<Cidr>,
+
+    /// Keep IPv6 duplicate address detection (by default addresses are usable at once)
+    #[arg(long)]
+    dad: bool,
+
+    /// Leave both ends and lo down
+    #[arg(long)]
+    no_up: bool,
+
+    /// MTU of both ends
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535))]
+    mtu: Option<u32>,
+
+    /// MAC address of NAME
+    #[arg(long, value_parser = parse_mac)]
+    mac: Option<[u8; 6]>,
+
+    /// MAC address of the peer
+    #[arg(long, value_parser = parse_mac)]
+    peer_mac: Option<[u8; 6]>,
+
+    /// Print what was created as JSON (names, ifindexes, namespaces, addresses)
+    #[arg(short = 'J', long)]
+    json: bool,
+
+    /// Instead of creating: delete the pair NAME (in --netns) belongs to
+    #[arg(short, long, conflicts_with_all = ["peer_name", "peer_netns", "addrs", "peer_addrs", "dad", "no_up", "mtu", "mac", "peer_mac", "json"])]
+    delete: bool,
+
+    /// With --delete: a missing NAME is success
+    #[arg(long, requires = "delete")]
+    missing_ok: bool,
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    if cli.delete {
+        nstools::veth::delete(&cli.name, cli.netns.as_ref(), cli.missing_ok)?;
+        return Ok(0);
+    }
+    let guard = Deferred::block()?;
+    let peer_name = match cli.peer_name {
+        Some(p) => p,
+        None => cli.name.peer_of()?,
+    };
+    if peer_name == cli.name && cli.netns == cli.peer_netns {
+        return Err(nstools::Error::usage(format!("invalid peer name {peer_name}"))
+            .detail("both ends would have the same name in the same namespace"));
+    }
+    let spec = VethSpec {
+        end: EndSpec { name: cli.name, netns: cli.netns, addrs: cli.addrs, mac: cli.mac },
+        peer: EndSpec { name: peer_name, netns: cli.peer_netns, addrs: cli.peer_addrs, mac: cli.peer_mac },
+        up: !cli.no_up,
+        dad: cli.dad,
+        mtu: cli.mtu,
+    };
+    let report = nstools::veth::create(&spec, &guard, cli.json)?;
+    if cli.json {
+        let text = serde_json::to_string(&report)
+            .map_err(|e| nstools::Error::new("cannot encode JSON").detail(e.to_string()))?;
+        if let Err(e) = cli::print_line(&text) {
+            // Nobody learns of the pair: remove it again, as after any other failure.
+            let _ = nstools::veth::delete(&spec.end.name, spec.end.netns.as_ref(), true);
+            return Err(e);
+        }
+    }
+    guard.commit();
+    Ok(0)
+}
