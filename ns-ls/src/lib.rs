@@ -115,6 +115,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         let columns = cli.output.map_or_else(|| parse_columns(DEFAULT_COLUMNS).unwrap_or_default(), |c| c.0);
         table(&listing, &columns, !cli.noheadings, !cli.no_interfaces).trim_end().to_owned()
     };
+    // A listing is all or nothing: a termination signal from here on no longer cuts it short
+    // (one that came earlier has already ended the run, before anything was printed).
+    let output = nstools::signals::Deferred::block()?;
     cli::print_line(&text)?;
     // For people reading the table (scripts use -n or --json): what could not be seen.
     // (As root, the few unreadable ones are special processes, not other users'.)
@@ -129,5 +132,6 @@ pub fn run(cli: Cli) -> Result<u8> {
             listing.hidden_processes
         ))?;
     }
+    output.commit();
     Ok(0)
 }
