@@ -4,7 +4,7 @@
 # Exports every KEY=VALUE of EXPORTS, prints them, and starts $SHELL. The file is read as
 # data: values are never evaluated (a value like $(rm -rf ~) stays that text).
 set -eu
-. "$(dirname -- "$0")/nstools-common.sh"
+case $0 in */*) . "${0%/*}/nstools-common.sh" ;; *) . ./nstools-common.sh ;; esac
 
 [ $# -ge 1 ] || { echo "Usage: $0 <exports-file>"; exit 1; }
 exports_file=$1

@@ -1,7 +1,18 @@
 # Sourced by the nstools scripts (POSIX sh). Finds the nstools binaries: on PATH first, else in
 # the workspace's target/release next to these scripts.
+#
+# Only shell built-ins here, no command substitution: Samba runs the scripts once or twice per
+# testenv, and each process they start costs about as much as the work itself (BENCHMARKS.md).
 
-nstools_dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+case $0 in
+    */*) nstools_dir=${0%/*} ;;
+    *) nstools_dir=. ;;
+esac
+case $nstools_dir in
+    /*) ;;
+    .) nstools_dir=$PWD ;;
+    *) nstools_dir=$PWD/$nstools_dir ;;
+esac
 case ":$PATH:" in
     *":$nstools_dir/../target/release:"*) ;;
     *) PATH="$PATH:$nstools_dir/../target/release" ;;
@@ -14,7 +25,88 @@ nstools_die() {
     exit 1
 }
 
-# nstools_quote STRING: STRING quoted for sh (single quotes; embedded ones escaped).
+# nstools_quote STRING: sets nstools_quoted to STRING quoted for sh (in single quotes, each
+# embedded one written as '\'').
 nstools_quote() {
-    printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+    nstools_rest=$1
+    nstools_quoted=
+    while :; do
+        case $nstools_rest in
+            *"'"*)
+                nstools_quoted=$nstools_quoted${nstools_rest%%"'"*}"'\\''"
+                nstools_rest=${nstools_rest#*"'"}
+                ;;
+            *) break ;;
+        esac
+    done
+    nstools_quoted="'$nstools_quoted$nstools_rest'"
+}
+
+# nstools_find PROGRAM: sets nstools_found to the first executable PROGRAM on PATH; fails if
+# there is none (what 'command -v' does, without a subshell).
+nstools_find() {
+    nstools_found=
+    nstools_ifs=$IFS
+    case $- in
+        *f*) nstools_noglob=1 ;;
+        *)
+            nstools_noglob=
+            set -f
+            ;;
+    esac
+    IFS=:
+    for nstools_d in $PATH; do
+        if [ -f "${nstools_d:-.}/$1" ] && [ -x "${nstools_d:-.}/$1" ]; then
+            nstools_found=${nstools_d:-.}/$1
+            break
+        fi
+    done
+    IFS=$nstools_ifs
+    [ -n "$nstools_noglob" ] || set +f
+    [ -n "$nstools_found" ]
+}
+
+# nstools_netns_inode PID: sets nstools_inode to the inode number of PID's network namespace
+# (what 'readlink /proc/PID/ns/net' shows in brackets): opens it, reads the inode from
+# /proc/self/fdinfo (Linux 5.14 and later), else asks readlink.
+nstools_netns_inode() {
+    nstools_inode=
+    {
+        while read -r nstools_k nstools_v; do
+            [ "$nstools_k" != ino: ] || nstools_inode=$nstools_v
+        done < /proc/self/fdinfo/9
+    } 2> /dev/null 9< "/proc/$1/ns/net" || return 1
+    if [ -z "$nstools_inode" ]; then
+        nstools_inode=$(readlink "/proc/$1/ns/net") || return 1
+        nstools_inode=${nstools_inode#net:[}
+        nstools_inode=${nstools_inode%]}
+    fi
+}
+
+# nstools_mk_nsenter PID EXPORTS: what mk_nsenter.sh does (see there); sets nstools_helper to
+# the path of the nsenter.sh written.
+nstools_mk_nsenter() {
+    case $2 in
+        /*) nstools_exports=$2 ;;
+        *) nstools_exports=$PWD/$2 ;;
+    esac
+    nstools_netns_inode "$1" || nstools_die "no process $1 (or no access to its namespaces)"
+    nstools_find ns-exec || nstools_die "ns-exec not found on PATH nor in $nstools_dir/../target/release"
+    nstools_helper=${nstools_exports%/*}/nsenter.sh
+    nstools_quote "$nstools_found"
+    nstools_line="exec $nstools_quoted -t $1:$nstools_inode --all --"
+    nstools_quote "$nstools_dir/nsenter-helper.sh"
+    nstools_line="$nstools_line $nstools_quoted"
+    nstools_quote "$nstools_exports"
+    nstools_line="$nstools_line $nstools_quoted"
+    # A failed redirection of a compound command does not end the shell: our message replaces
+    # the shell's own (if/else, not '!': bash does not negate a failed redirection).
+    if {
+        printf '%s\n' "#!/bin/sh" "# Enter testenv $1 (network namespace $nstools_inode). Made by mk_nsenter.sh." \
+            "$nstools_line"
+    } 2> /dev/null > "$nstools_helper"; then
+        chmod 755 "$nstools_helper"
+    else
+        nstools_die "cannot write $nstools_helper (does its folder exist, and is it writable?)"
+    fi
 }

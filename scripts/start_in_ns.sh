@@ -22,7 +22,7 @@
 # 'ns-exec -t PID --all' see every namespace of the testenv; 'nsenter -t PID --net' (how
 # selftest starts further daemons) sees its network only.
 set -eu
-. "$(dirname -- "$0")/nstools-common.sh"
+case $0 in */*) . "${0%/*}/nstools-common.sh" ;; *) . ./nstools-common.sh ;; esac
 
 [ $# -ge 4 ] || nstools_die "usage: start_in_ns.sh IFACE EXPORTS PARENT_PID CMD..."
 interface=$1
@@ -32,9 +32,8 @@ shift 3
 
 [ -r "$exports_file" ] || nstools_die "cannot read $exports_file"
 NETBIOSNAME= ENVNAME= SERVER_IP= SERVER_IPV6=
-cr=$(printf '\r')
 while IFS= read -r line || [ -n "$line" ]; do
-    line=${line%"$cr"}
+    line=${line%[[:cntrl:]]} # a CR (DOS line ends); these values never end in a control character
     line=${line#export }
     case $line in
         NETBIOSNAME=*) NETBIOSNAME=${line#*=} ;;
@@ -49,7 +48,10 @@ done < "$exports_file"
 holder=
 if [ -n "${NSTOOLS_ISOLATE:-}" ]; then
     flags=
-    for kind in $(echo "$NSTOOLS_ISOLATE" | tr ',' ' '); do
+    kinds=$NSTOOLS_ISOLATE,
+    while [ -n "$kinds" ]; do
+        kind=${kinds%%,*}
+        kinds=${kinds#*,}
         case $kind in
             all) flags="$flags --pid --mount --uts --ipc --map-root-user" ;;
             pid) flags="$flags --pid" ;;
@@ -69,8 +71,8 @@ fi
 echo "-------------------------------------------------------------"
 echo "Created namespace for $NETBIOSNAME ($ENVNAME) PID $$"
 entry_pid=${holder%%:*}
-helper_script=$("$nstools_dir/mk_nsenter.sh" "${entry_pid:-$$}" "$exports_file")
-echo "To communicate with this testenv, use: $helper_script"
+nstools_mk_nsenter "${entry_pid:-$$}" "$exports_file" # what mk_nsenter.sh does, without starting it
+echo "To communicate with this testenv, use: $nstools_helper"
 echo "-------------------------------------------------------------"
 
 veth-pair "$interface" ${holder:+--netns "$holder"} --peer-netns "$parent_pid" \
@@ -103,10 +105,14 @@ done
 # would keep this namespace, its addresses and IFACE-br on the bridge alive, and the testenv's
 # next start would find IFACE-br taken. So terminate whatever is left in this network namespace
 # (unless it is PARENT_PID's: then there is no namespace of our own to end) and delete the pair.
-own_ns=$(readlink /proc/$$/ns/net)
-if [ "$own_ns" != "$(readlink "/proc/$parent_pid/ns/net" 2> /dev/null || :)" ]; then
+nstools_netns_inode $$
+own_ns=$nstools_inode
+nstools_netns_inode "$parent_pid" || nstools_inode=
+if [ "$own_ns" != "$nstools_inode" ]; then
     set -- /proc/[0-9]*/ns/net # listed before the helpers below exist
-    for pid in $(find "$@" -maxdepth 0 -lname "net:\\[${own_ns#net:[}" 2> /dev/null | cut -d/ -f3); do
+    for path in $(find "$@" -maxdepth 0 -lname "net:\\[$own_ns\\]" 2> /dev/null); do
+        pid=${path#/proc/}
+        pid=${pid%%/*}
         [ "$pid" = $$ ] || kill -TERM "$pid" 2> /dev/null || :
     done
 fi

@@ -246,6 +246,55 @@ fn nsenter_helper_loads_exports_as_data() {
     Run::of(out, "nsenter-helper.sh".into()).fails(1, "line 2 is not KEY=VALUE");
 }
 
+/// Samba runs start_in_ns.sh and add_bridge_iface.sh once per testenv: each helper program they
+/// ran (dirname, sed, readlink...) cost a process start per testenv, as much as the work itself
+/// (BENCHMARKS.md). They now use shell built-ins only, besides the tools and one chmod.
+#[test]
+fn per_testenv_scripts_read_dos_line_ends_and_run_no_helper_programs() {
+    let mut sb = sandbox!("per_testenv_scripts_read_dos_line_ends_and_run_no_helper_programs");
+    let work = sb.workdir("crlf");
+    let shims = work.join("shims");
+    std::fs::create_dir(&shims).unwrap();
+    let log = work.join("shims.log");
+    for prog in ["dirname", "basename", "sed", "readlink", "cat", "cut", "awk", "realpath", "stat", "mktemp"] {
+        let path = shims.join(prog);
+        std::fs::write(&path, format!("#!/bin/sh\necho {prog} >> '{}'\nexit 97\n", log.display())).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        work.join("exports.sh"),
+        "NETBIOSNAME=CRLF\r\nENVNAME=crlf\r\nSERVER_IP=10.53.57.31\r\nSERVER_IPV6=fd00::5357:5f1f\r\n",
+    )
+    .unwrap();
+    let s = scripts();
+    let out = sb.must(&format!(
+        "set -e; PATH='{shims}':$PATH; cd '{work}'
+         '{s}/create_bridge.sh' selftest0 10.53.57.11 fd00::5357:5f0b
+         unshare --net '{s}/start_in_ns.sh' veth31 exports.sh $$ ip -br addr show veth31 &
+         '{s}/add_bridge_iface.sh' veth31-br selftest0
+         wait $!",
+        shims = shims.display(),
+        work = work.display(),
+        s = s.display()
+    ));
+    // Linux 5.14 and later show the inode in /proc/PID/fdinfo; older ones need readlink.
+    let fdinfo_has_inode = std::fs::read_to_string("/proc/self/fdinfo/0").unwrap().contains("ino:");
+    let used = std::fs::read_to_string(&log).unwrap_or_default();
+    if fdinfo_has_inode {
+        assert_eq!(used, "", "helper programs run");
+    } else {
+        assert_eq!(used.lines().filter(|l| *l != "readlink").count(), 0, "helper programs run: {used}");
+    }
+    assert!(out.contains("Created namespace for CRLF (crlf) PID "), "{out}");
+    assert!(out.contains("10.53.57.31/24") && out.contains("fd00::5357:5f1f/112"), "{out}");
+    let helper = std::fs::read_to_string(work.join("nsenter.sh")).unwrap();
+    let line = helper.lines().find(|l| l.starts_with("exec ")).unwrap();
+    let target = line.split(" -t ").nth(1).unwrap().split(' ').next().unwrap();
+    let (pid, inode) = target.split_once(':').unwrap();
+    assert!(pid.parse::<u32>().is_ok() && inode.parse::<u64>().unwrap() > 0, "{helper}");
+    assert!(line.ends_with(&format!("'{}/nsenter-helper.sh' '{}/exports.sh'", s.display(), work.display())), "{line}");
+}
+
 #[test]
 fn mk_nsenter_quotes_odd_paths() {
     let mut sb = sandbox!("mk_nsenter_quotes_odd_paths");
