@@ -1,0 +1,629 @@
+//! BENCHMARKS.md: the machine, how to reproduce, tables of medians and ratios, the targets and
+//! where the time goes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::Command;
+
+use crate::driver::{Ctx, Results, Sample, Size, Variant};
+use crate::overheads::Overheads;
+use crate::stats::{kb, median, ms, ratio};
+
+/// The machine the run happened on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub kernel: String,
+    pub date: String,
+    pub load: String,
+    pub load_end: String,
+    pub rootless: bool,
+    pub versions: Vec<String>,
+    pub commit: Option<String>,
+}
+
+fn first_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
+}
+
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+impl Machine {
+    pub fn probe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "unknown".into());
+        let mut versions = Vec::new();
+        versions.extend(first_line("ip", &["-V"]));
+        versions.extend(first_line("unshare", &["--version"]));
+        versions.extend(first_line("sh", &["-c", "readlink -f /bin/sh"]).map(|s| format!("/bin/sh is {s}")));
+        let commit = first_line("git", &["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"]);
+        Machine {
+            cpu,
+            cores,
+            kernel,
+            date: first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
+            load: loadavg(),
+            load_end: String::new(),
+            rootless: std::env::var_os("NSTOOLS_BENCH_ROOTLESS").is_some(),
+            versions,
+            commit,
+        }
+    }
+}
+
+/// Medians of one (N, variant): per-testenv setup, teardown, CPU; base.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    setup: f64,
+    teardown: f64,
+    cpu: f64,
+    base: f64,
+    runs: usize,
+}
+
+fn cells(results: &Results) -> BTreeMap<(usize, Variant), Cell> {
+    results
+        .samples
+        .iter()
+        .map(|(&(n, v), s)| {
+            let per = |f: fn(&Sample) -> f64| median(&s.iter().map(|x| f(x) / n as f64).collect::<Vec<_>>());
+            let cell = Cell {
+                setup: per(|x| x.setup),
+                teardown: per(|x| x.teardown),
+                cpu: per(|x| x.cpu),
+                base: median(&s.iter().map(|x| x.base).collect::<Vec<_>>()),
+                runs: s.len(),
+            };
+            ((n, v), cell)
+        })
+        .collect()
+}
+
+fn get(c: &BTreeMap<(usize, Variant), Cell>, n: usize, v: Variant) -> Option<Cell> {
+    c.get(&(n, v)).copied()
+}
+
+fn check(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+/// One target and how it went.
+struct Target {
+    what: String,
+    result: String,
+    met: Option<bool>,
+}
+
+fn targets(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> Vec<Target> {
+    let sizes: Vec<usize> = results.plan.sizes.iter().map(|s| s.0).collect();
+    let mut out = Vec::new();
+    let mut ratio_target = |what: &str, num: Variant, den: Variant, ok: &dyn Fn(f64) -> bool| {
+        for &n in &sizes {
+            let (Some(a), Some(b)) = (get(c, n, num), get(c, n, den)) else { continue };
+            let (rs, rt) = (a.setup / b.setup, a.teardown / b.teardown);
+            out.push(Target {
+                what: format!("{what}, N={n}"),
+                result: format!("setup {}, teardown {}", ratio(rs), ratio(rt)),
+                met: Some(ok(rs)),
+            });
+        }
+    };
+    ratio_target("C at least 20× faster than A (A/C ≥ 20)", Variant::A, Variant::C, &|r| r >= 20.0);
+    ratio_target("C faster than B (B/C > 1)", Variant::B, Variant::C, &|r| r > 1.0);
+    ratio_target("D within 2× of E (D/E ≤ 2)", Variant::D, Variant::E, &|r| r <= 2.0);
+    if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
+        && hi > lo
+    {
+        for v in [Variant::C, Variant::D] {
+            let (Some(a), Some(b)) = (get(c, lo, v), get(c, hi, v)) else { continue };
+            let (rs, rt) = (b.setup / a.setup, b.teardown / a.teardown);
+            out.push(Target {
+                what: format!("{} scales linearly (per testenv, N={hi} over N={lo} ≤ 1.3)", v.letter()),
+                result: format!("setup {}, teardown {}", ratio(rs), ratio(rt)),
+                met: Some(rs <= 1.3 && rt <= 1.3),
+            });
+        }
+    }
+    out
+}
+
+fn timed<'a>(o: &'a Overheads, label: &str) -> Option<&'a crate::overheads::Timed> {
+    o.starts.iter().find(|t| t.label == label)
+}
+
+/// The report's headline lines (also printed at the end of a run).
+pub fn summary(results: &Results) -> String {
+    let c = cells(results);
+    let mut out = String::new();
+    for &(n, _) in &results.plan.sizes {
+        let r = |a: Variant, b: Variant| match (get(&c, n, a), get(&c, n, b)) {
+            (Some(x), Some(y)) => format!("{} / {}", ratio(x.setup / y.setup), ratio(x.teardown / y.teardown)),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "N={n}: setup / teardown ratios: A/C {}, B/C {}, D/E {}",
+            r(Variant::A, Variant::C),
+            r(Variant::B, Variant::C),
+            r(Variant::D, Variant::E)
+        );
+    }
+    if let Some(o) = &results.overheads
+        && let (Some(a), Some(b)) = (timed(o, "ns-exec -t PID true"), timed(o, "nsenter -t PID --net true"))
+    {
+        let _ = writeln!(out, "ns-exec -t PID true {} ms, nsenter {} ms", ms(a.median), ms(b.median));
+    }
+    out
+}
+
+const VARIANTS_TEXT: &str = "\
+Each variant builds the same thing, in a selftest namespace of its own: `selftest0` with
+`10.53.57.11/24` and `fd00::5357:5f0b/112`, and N testenv namespaces, testenv *n* with `vethn` at
+`10.53.57.n/24` and `fd00::5357:5fNN/112` (no DAD, up), its peer `vethn-br` attached to the
+bridge, and a long-lived process; then the last testenv must answer a ping; then everything is
+torn down.
+
+| | variant | per testenv |
+|---|---|---|
+| A | iproute2 + util-linux as Samba's `selftest/ns` scripts do it: our shell reimplementation of the documented steps (`bench/variants/A/`) | selftest runs `unshare --net start_in_ns.sh` in the background (banner, `mk_nsenter.sh`, `ip` creates the pair inside and moves one end out, addresses, up, then the daemon), then `add_bridge_iface.sh` (checks for the interface, `sleep 0.1`, checks again..., then two `ip`), then waits for the daemon to run |
+| B | the same without polling, a well-tuned iproute2 peer (`bench/variants/B/`) | the same scripts, but the peer is created in place (`ip link add vethn up type veth peer name vethn-br netns PID`), selftest waits for the daemon to run (a blocking read: the testenv is configured by then) and `add_bridge_iface.sh` is one `ip link set ... master selftest0 up`; no sleep |
+| C | our drop-in scripts (`scripts/`), called exactly as Samba calls them (`bench/variants/C/`) | `unshare --net start_in_ns.sh` in the background (banner, nsenter.sh, one `veth-pair`, then the daemon), then `add_bridge_iface.sh` (`br-attach`, waiting by netlink notification), then waits for the daemon to run |
+| D | our binaries composed directly from the selftest side (`bench/variants/D/`) | `pid=$(ns-unshare)`; `veth-pair vethn --netns $pid --addr ... --addr ...`; `br-attach --timeout 0 vethn-br`. The holder is the long-lived process |
+| E | the floor: D's kernel requests from one process, no process started but the holders (`bench/src/floor.rs`) | fork a holder (`nstools::holder`), open its namespace, a netlink socket inside it (setns there and back), then the same ten requests D's tools make (holder: `lo` up; veth-pair: the pair, look up, up, `lo` up, two addresses; br-attach: look up the bridge and the port, master + up) |
+| L | D's library functions from one process (`bench/src/floor.rs`) | `holder::start`, `veth::create`, `bridge::run` (what the three binaries call), so D − L is the cost of starting processes and L − E that of the library's conveniences |
+
+In A, B and C the long-lived process of a testenv is the daemon `bench/variants/daemon.sh` (one
+`sh`: it says it runs through a FIFO, then reads its stdin until EOF), under `start_in_ns.sh`;
+their teardown closes the daemons' stdin (as selftest does) and waits for the processes; the
+kernel then destroys the testenv namespaces, and with them the veth pairs, asynchronously. In D
+and E the holder is the long-lived process; teardown is `ns-unshare --stop` of all holders (E:
+SIGTERM and wait), and each holder deletes its veth pair before it exits.
+
+Timed, per run (the driver stamps each line the variant prints as it arrives):
+**setup** from the bridge being ready to all N testenvs being ready, divided by N; **teardown**
+from the go-ahead to the moment the variant's processes have exited *and* no veth is left in
+the selftest namespace (waited for by netlink notification), divided by N; **CPU** is user +
+system time of all the run's processes (getrusage of the reaped children), divided by N - work
+done by kernel threads, such as the asynchronous destruction of namespaces, is not in it.
+**base** (selftest namespace and bridge, once per run) is not in the per-testenv figures. The
+ping and the topology checks in between are not timed. The variants run interleaved, one run
+of each in turn, so that machine noise hits all alike; figures are medians over the runs.";
+
+pub fn render(results: &Results, ctx: &Ctx) -> String {
+    let m = &results.machine;
+    let c = cells(results);
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# Benchmarks\n");
+    let _ = writeln!(
+        w,
+        "Generated by `{}` on {}, in {:.0} s{}.\n",
+        results.command,
+        m.date,
+        results.seconds,
+        m.commit.as_deref().map(|c| format!(" (commit {c})")).unwrap_or_default()
+    );
+    let _ = writeln!(
+        w,
+        "Machine: {}, **{} cores**, **Linux {}**; load average {} at the start, {} at the end \
+         (other work on the machine adds noise; the ratios, taken within one interleaved run, \
+         are steadier than the absolute times). {}. {}.\n",
+        m.cpu,
+        m.cores,
+        m.kernel,
+        m.load,
+        m.load_end,
+        if m.rootless { "Run rootless (in a user namespace)" } else { "Run as root" },
+        m.versions.join("; ")
+    );
+    let _ = writeln!(
+        w,
+        "To reproduce: `bench/run` (about 10-20 minutes; builds, then writes this file). \
+         `bench/run --size quick` (N = 10 and 60) and `bench/run --size smoke` (a few seconds, what \
+         CI runs) write `target/bench/` instead; `bench/run --help` lists the options. Everything \
+         runs inside fresh network, mount and PID namespaces (`unshare`): the machine's own \
+         interfaces and `/run/netns` are never touched.\n"
+    );
+
+    // Headline.
+    let sizes: Vec<usize> = results.plan.sizes.iter().map(|s| s.0).collect();
+    let _ = writeln!(w, "## Summary\n");
+    let _ = writeln!(w, "| N | A/C setup | A/C teardown | B/C setup | B/C teardown | D/E setup | D/E teardown |");
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    for &n in &sizes {
+        let r = |a: Variant, b: Variant, f: fn(&Cell) -> f64| match (get(&c, n, a), get(&c, n, b)) {
+            (Some(x), Some(y)) => ratio(f(&x) / f(&y)),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            w,
+            "| {n} | {} | {} | {} | {} | {} | {} |",
+            r(Variant::A, Variant::C, |x| x.setup),
+            r(Variant::A, Variant::C, |x| x.teardown),
+            r(Variant::B, Variant::C, |x| x.setup),
+            r(Variant::B, Variant::C, |x| x.teardown),
+            r(Variant::D, Variant::E, |x| x.setup),
+            r(Variant::D, Variant::E, |x| x.teardown),
+        );
+    }
+    let _ = writeln!(w);
+    let targets = targets(results, &c);
+    if !targets.is_empty() {
+        let _ = writeln!(w, "| target | result | |");
+        let _ = writeln!(w, "|---|---|---|");
+        for t in &targets {
+            let _ = writeln!(w, "| {} | {} | {} |", t.what, t.result, t.met.map_or("-", check));
+        }
+        let _ = writeln!(
+            w,
+            "\nA ratio target is judged on setup (the ratio of per-testenv medians); teardown is shown alongside.\n"
+        );
+    }
+
+    // Setup and teardown.
+    let _ = writeln!(w, "## Testenv setup and teardown\n\n{VARIANTS_TEXT}\n");
+    for &(n, _) in &results.plan.sizes {
+        let _ = writeln!(w, "### N = {n}\n");
+        let _ = writeln!(w, "| variant | setup / testenv | teardown / testenv | CPU / testenv | base | runs |");
+        let _ = writeln!(w, "|---|---|---|---|---|---|");
+        for &v in &results.plan.variants {
+            let Some(x) = get(&c, n, v) else { continue };
+            let _ = writeln!(
+                w,
+                "| {} {} | {} ms | {} ms | {} ms | {} ms | {} |",
+                v.letter(),
+                v.title(),
+                ms(x.setup),
+                ms(x.teardown),
+                ms(x.cpu),
+                ms(x.base),
+                x.runs
+            );
+        }
+        let _ = writeln!(w);
+    }
+    if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
+        && hi > lo
+    {
+        let _ = writeln!(w, "### Scaling: per-testenv cost at N={hi} over N={lo}\n");
+        let _ = writeln!(w, "| variant | setup | teardown | CPU |");
+        let _ = writeln!(w, "|---|---|---|---|");
+        for &v in &results.plan.variants {
+            let (Some(a), Some(b)) = (get(&c, lo, v), get(&c, hi, v)) else { continue };
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} |",
+                v.letter(),
+                ratio(b.setup / a.setup),
+                ratio(b.teardown / a.teardown),
+                ratio(b.cpu / a.cpu)
+            );
+        }
+        let _ = writeln!(w);
+    }
+
+    // Where the time goes.
+    let _ = writeln!(w, "## Where the time goes\n");
+    if let Some(note) = &results.counts_note {
+        let _ = writeln!(w, "{note}.\n");
+    }
+    if !results.counts.is_empty() {
+        let (n1, n2) = results.plan.counts.unwrap_or((0, 0));
+        let _ = writeln!(
+            w,
+            "Processes started per testenv, from `strace -f` (the difference between runs with N={n1} \
+             and N={n2}, so that the once-per-run work drops out):\n"
+        );
+        let _ = writeln!(w, "| variant | processes | threads | programs executed |");
+        let _ = writeln!(w, "|---|---|---|---|");
+        for (v, k) in &results.counts {
+            let mut execs: Vec<(&String, &f64)> = k.execs.iter().collect();
+            execs.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+            let total: f64 = execs.iter().map(|e| e.1).sum();
+            let list: Vec<String> = execs.iter().map(|(name, n)| format!("{name} {}", count(**n))).collect();
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} ({}) |",
+                v.letter(),
+                count(k.processes),
+                count(k.threads),
+                count(total),
+                list.join(", ")
+            );
+        }
+        let _ = writeln!(w);
+    }
+    if let Some(o) = &results.overheads {
+        let starts: Vec<String> =
+            ["true", "sh -c :", "ip -V", "unshare --version", "veth-pair --version", "br-attach --version"]
+                .iter()
+                .filter_map(|l| timed(o, l).map(|t| format!("`{l}` {} ms", ms(t.median))))
+                .collect();
+        let _ = writeln!(w, "Starting a process and waiting for it costs, on this machine: {}.\n", starts.join(", "));
+    }
+    let _ = writeln!(w, "{}", analysis(results, &c));
+
+    if let Some(o) = &results.overheads {
+        render_overheads(w, o, results, ctx);
+    }
+    out
+}
+
+fn count(x: f64) -> String {
+    if (x - x.round()).abs() < 0.05 { format!("{}", x.round() as i64) } else { format!("{x:.1}") }
+}
+
+/// Notes on the targets, computed from the figures.
+fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
+    let mut out = String::new();
+    let sizes: Vec<usize> = results.plan.sizes.iter().map(|s| s.0).collect();
+    let Some(&n) = sizes.iter().find(|&&n| n == 60).or(sizes.iter().max()) else { return out };
+    let execs = |v: Variant| results.counts.get(&v).map(|k| k.execs.values().sum::<f64>());
+    let start = results.overheads.as_ref().and_then(|o| timed(o, "true")).map(|t| t.median);
+    let starts = |k: f64| start.map_or(String::new(), |t| format!(" (~{} ms at the {} ms of starting `true` here)", ms(k * t), ms(t)));
+    if let (Some(a), Some(cc)) = (get(c, n, Variant::A), get(c, n, Variant::C)) {
+        let sleeps = results.counts.get(&Variant::A).and_then(|k| k.execs.get("sleep")).copied();
+        let _ = writeln!(
+            out,
+            "- **A against C** (N={n}): A/C = {}. A spends {} ms per testenv: its attach step looks for the \
+             interface before the testenv's script has made it, sleeps 0.1 s{}, and looks again; the \
+             rest is its chain of {} programs. C's `br-attach` wakes on the kernel's notification \
+             instead, and C's scripts start {} programs per testenv, five of them one after the other \
+             (`unshare` → `start_in_ns.sh` → `chmod` of nsenter.sh → `veth-pair` → the daemon; \
+             `add_bridge_iface.sh` and `br-attach` run meanwhile){}. For A/C ≥ 20, C would have to \
+             build a testenv in {} ms.",
+            ratio(a.setup / cc.setup),
+            ms(a.setup),
+            sleeps.map_or(String::new(), |s| format!(" ({} `sleep` per testenv here)", count(s))),
+            execs(Variant::A).map_or("?".into(), count),
+            execs(Variant::C).map_or("?".into(), count),
+            starts(5.0),
+            ms(a.setup / 20.0),
+        );
+    }
+    if let (Some(b), Some(cc)) = (get(c, n, Variant::B), get(c, n, Variant::C)) {
+        let verdict = if b.setup > cc.setup { "faster" } else { "**slower**" };
+        let _ = writeln!(
+            out,
+            "- **B against C** (N={n}): C is {verdict} than B ({} against {} ms per testenv). Without the \
+             sleeps, both are chains of process starts: B runs {} programs per testenv, C {}; CPU per \
+             testenv is {} ms for B and {} ms for C.",
+            ms(cc.setup),
+            ms(b.setup),
+            execs(Variant::B).map_or("?".into(), count),
+            execs(Variant::C).map_or("?".into(), count),
+            ms(b.cpu),
+            ms(cc.cpu),
+        );
+    }
+    if let (Some(d), Some(e)) = (get(c, n, Variant::D), get(c, n, Variant::E)) {
+        let _ = write!(
+            out,
+            "- **D against E** (N={n}): D/E = {} for setup. E does the kernel's work for a testenv in {} ms \
+             (CPU {} ms); D does the same requests from {} programs started one after the other, plus \
+             the fork of the `$(ns-unshare)` substitution{}",
+            ratio(d.setup / e.setup),
+            ms(e.setup),
+            ms(e.cpu),
+            execs(Variant::D).map_or("?".into(), count),
+            starts(3.0),
+        );
+        if let Some(l) = get(c, n, Variant::L) {
+            let _ = write!(
+                out,
+                ". L, the library functions D's binaries call, without starting them, takes {} ms: \
+                 starting the three processes costs D {} ms per testenv, the library's own conveniences \
+                 (target checks, a helper thread per foreign namespace) {} ms",
+                ms(l.setup),
+                ms(d.setup - l.setup),
+                ms(l.setup - e.setup)
+            );
+        }
+        let _ = writeln!(
+            out,
+            ". D/E ≤ 2 needs a process start to cost no more than a third of E's {} ms; the profile \
+             table below shows what static linking saves of it. Teardown: D {} ms, E {} ms per testenv.",
+            ms(e.setup),
+            ms(d.teardown),
+            ms(e.teardown)
+        );
+    }
+    if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
+        && hi > lo
+    {
+        for v in [Variant::C, Variant::D, Variant::E] {
+            let (Some(a), Some(b)) = (get(c, lo, v), get(c, hi, v)) else { continue };
+            let grew: Vec<String> = [("setup", a.setup, b.setup), ("teardown", a.teardown, b.teardown)]
+                .iter()
+                .filter(|(_, x, y)| y / x > 1.3)
+                .map(|(what, x, y)| format!("{what} {} → {} ms", ms(*x), ms(*y)))
+                .collect();
+            if !grew.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "- **{} does not scale linearly** from N={lo} to N={hi}: {} per testenv; CPU per \
+                     testenv {} → {} ms{}.",
+                    v.letter(),
+                    grew.join(", "),
+                    ms(a.cpu),
+                    ms(b.cpu),
+                    if b.cpu / a.cpu > 1.3 {
+                        " (the work per testenv grows, not only the waiting)"
+                    } else {
+                        " (the CPU work per testenv grows less: the rest is waiting, for the kernel or for a CPU)"
+                    }
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{BY_HAND}");
+    out
+}
+
+/// What was found with perf and strace by hand (not re-measured by the command).
+const BY_HAND: &str = "\
+Found by hand with `perf record -e cpu-clock -g` and `perf stat` on runs of variant E with 60 and 250
+testenvs (2-core VM, Linux 6.18, inside a PID namespace with ~N processes; not re-measured by
+`bench/run`):
+- The kernel's work dominates E: creating and configuring the links (`rtnl_newlink`: the pair with
+  its sysfs and sysctl entries, up, master) ~20-25% of its CPU, deleting the pairs (`rtnl_dellink`)
+  ~18%, the namespaces (`copy_net_ns`) ~8-12%, the bridge ports (`br_add_if`) 3-5%.
+- What grows with N is mostly one thing: `readlink` of `/proc/PID/ns/net`, 6% of E's CPU at N=60
+  and 20% at N=250. Each holder, as it exits, checks every process for another user of its
+  namespace before it deletes its veth pair (so that it never pulls the interface from under a
+  process that still uses it): O(processes) per holder, O(N × processes) for a teardown, ~0.5 ms
+  per holder with 250 processes, more on a machine with more. `br_add_if` (2.6% → 5.5%) and sysctl
+  registration (2.6% → 5%) grow too: the bridge and the selftest namespace hold all N peers.
+- A process start is mostly the kernel's exec and page faults: `ns-exec --version` takes ~0.8 ms of
+  CPU and 80 page faults (`perf stat`), `true` 0.5 ms and 47, `ip -V` 1.1 ms and 115; the same
+  binary linked statically takes 0.6 ms and 50 (no dynamic loader, no libgcc_s). The tools' own
+  work in user space (argument parsing, the library) is small: L, all of it in one process, is
+  close to E.
+- Before the drop-in scripts were trimmed, C ran 19 programs per testenv (7 `dirname`, 3 `sed`,
+  `readlink`, a second `sh` for mk_nsenter.sh...) and took 3 times as long as it does now; they now
+  use shell built-ins only, besides the tools and one `chmod` (to make nsenter.sh executable).
+";
+
+fn render_overheads(w: &mut String, o: &Overheads, results: &Results, ctx: &Ctx) {
+    let _ = writeln!(w, "## Tool overheads\n");
+    let _ = writeln!(
+        w,
+        "### Entering a namespace, and starting a process\n\nWall time of starting the command and waiting \
+         for it, from the benchmark's process; median of {} runs each, all commands interleaved. \
+         PID is a holder made by `ns-unshare`.\n",
+        results.plan.exec_runs
+    );
+    if let (Some(a), Some(b)) = (timed(o, "ns-exec -t PID true"), timed(o, "nsenter -t PID --net true")) {
+        let _ = writeln!(w, "**ns-exec / nsenter = {}**\n", ratio(a.median / b.median));
+    }
+    let _ = writeln!(w, "| command | median |");
+    let _ = writeln!(w, "|---|---|");
+    for t in &o.starts {
+        let _ = writeln!(w, "| `{}` | {} ms |", t.label, ms(t.median));
+    }
+    let _ = writeln!(w);
+
+    for l in &o.listing {
+        let _ = writeln!(w, "### Listing {} namespaces\n", l.count);
+        let seen: Vec<String> = l.seen.iter().map(|(what, n)| format!("{what} {n}")).collect();
+        let _ = writeln!(
+            w,
+            "{} namespaces, each held by a holder process, bound at `/run/netns/benchI` (so that \
+             `ip netns` sees them) and holding a veth `fxI` with two addresses, its peer in the \
+             benchmark's namespace. Lines printed: {}. `ns-ls` lists every namespace with its \
+             holder, interfaces, addresses and veth peers; `--no-interfaces` is the `lsns` \
+             equivalent (namespaces and processes); the two `ip` lines are the iproute2 way to get \
+             the addresses of every named namespace (one process per namespace). Median of {} runs \
+             each, interleaved; peak memory from one run.\n",
+            l.count,
+            seen.join(", "),
+            l.rows.first().map_or(0, |r| r.runs)
+        );
+        let base = l.rows.iter().find(|r| r.label == "ns-ls").map(|r| r.median);
+        let _ = writeln!(w, "| command | median | / ns-ls | max RSS |");
+        let _ = writeln!(w, "|---|---|---|---|");
+        for r in &l.rows {
+            let _ = writeln!(
+                w,
+                "| `{}` | {} ms | {} | {} |",
+                r.label,
+                ms(r.median),
+                base.map_or("-".into(), |b| ratio(r.median / b)),
+                r.maxrss.map_or("-".into(), kb)
+            );
+        }
+        let _ = writeln!(w);
+    }
+
+    let _ = writeln!(w, "### Memory\n");
+    if let Some((rss, anon)) = o.holder {
+        let _ = writeln!(
+            w,
+            "An idle holder (`ns-unshare`, from `/proc/PID/status`): VmRSS {}, of which RssAnon {} \
+             (private; the rest is shared pages of the binary and libc).\n",
+            kb(rss),
+            kb(anon)
+        );
+    }
+    let _ = writeln!(
+        w,
+        "Peak resident memory (getrusage `ru_maxrss` of the child, which the probe forks from \
+         itself and executes: the first line is the floor of the method), median of 3:\n"
+    );
+    let _ = writeln!(w, "| what | command | max RSS |");
+    let _ = writeln!(w, "|---|---|---|");
+    for (what, cmd, k) in &o.maxrss {
+        let _ = writeln!(w, "| {what} | `{cmd}` | {} |", kb(*k));
+    }
+    let _ = writeln!(w);
+
+    let _ = writeln!(w, "### Binary sizes\n");
+    let _ = writeln!(w, "`[profile.release]`: `{}`.\n", o.profile_settings);
+    let _ = writeln!(w, "| binary | size | stripped |");
+    let _ = writeln!(w, "|---|---|---|");
+    for s in &o.sizes {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} |",
+            s.name,
+            kb(s.bytes.div_ceil(1024)),
+            s.stripped.map_or("?", |x| if x { "yes" } else { "no" })
+        );
+    }
+    let total: u64 = o.sizes.iter().map(|s| s.bytes).sum();
+    let _ = writeln!(w, "| total | {} | |\n", kb(total.div_ceil(1024)));
+    if !o.profiles.is_empty() {
+        let exec = timed(o, "ns-exec -t PID true").map_or(f64::NAN, |t| t.median);
+        let ls = o.listing.last().and_then(|l| l.rows.iter().find(|r| r.label == "ns-ls").map(|r| (l.count, r.median)));
+        let _ = writeln!(
+            w,
+            "Other release profiles, built by `bench/run` into `target/bench-profiles/` and measured \
+             in the same interleaved runs as above:\n"
+        );
+        let _ = writeln!(
+            w,
+            "| profile | total size | `ns-exec -t PID true` | `ns-ls`{} |",
+            ls.map_or(String::new(), |l| format!(", {} namespaces", l.0))
+        );
+        let _ = writeln!(w, "|---|---|---|---|");
+        let _ = writeln!(
+            w,
+            "| this workspace's | {} | {} ms | {} |",
+            kb(total.div_ceil(1024)),
+            ms(exec),
+            ls.map_or("-".into(), |l| format!("{} ms", ms(l.1)))
+        );
+        for p in &o.profiles {
+            let size: u64 = p.sizes.iter().map(|s| s.1).sum();
+            let _ = writeln!(
+                w,
+                "| `{}` | {} | {} ms | {} |",
+                p.settings,
+                kb(size.div_ceil(1024)),
+                ms(p.exec),
+                p.listing.map_or("-".into(), |l| format!("{} ms", ms(l.1)))
+            );
+        }
+        let _ = writeln!(w);
+    }
+    let _ = ctx;
+    if results.plan.size != Size::Full {
+        let _ = writeln!(w, "_This is a {:?} run: too small for conclusions._", results.plan.size);
+    }
+}
