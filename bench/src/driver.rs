@@ -363,6 +363,8 @@ struct Lines {
     out: ChildStdout,
     buf: Vec<u8>,
     stamp: Instant,
+    /// The last line read, for error messages.
+    last: String,
 }
 
 impl Lines {
@@ -370,7 +372,8 @@ impl Lines {
         loop {
             if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
-                return Ok(Some((String::from_utf8_lossy(&line[..pos]).into_owned(), self.stamp)));
+                self.last = String::from_utf8_lossy(&line[..pos]).into_owned();
+                return Ok(Some((self.last.clone(), self.stamp)));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             ensure!(!left.is_zero(), "timed out");
@@ -465,7 +468,8 @@ pub fn run_variant(ctx: &mut Ctx, v: Variant, n: usize, wrap: &[String]) -> Resu
     let t0 = Instant::now();
     let mut child = cmd.spawn().with_context(|| format!("cannot start variant {}", v.letter()))?;
     let deadline = t0 + timeout;
-    let mut lines = Lines { out: child.stdout.take().context("no stdout")?, buf: Vec::new(), stamp: t0 };
+    let mut lines =
+        Lines { out: child.stdout.take().context("no stdout")?, buf: Vec::new(), stamp: t0, last: "none".into() };
     let mut stdin = child.stdin.take();
 
     let outcome = (|| -> Result<Sample> {
@@ -520,18 +524,48 @@ pub fn run_variant(ctx: &mut Ctx, v: Variant, n: usize, wrap: &[String]) -> Resu
             Err(e)
         }
     };
-    outcome
-        .map(|s| Sample { cpu: children_cpu() - cpu_before, ..s })
-        .map_err(|e| anyhow!("variant {} with N={n}: {e:#}{}", v.letter(), stderr_tail(&stderr_path)))
+    outcome.map(|s| Sample { cpu: children_cpu() - cpu_before, ..s }).map_err(|e| {
+        let kept = ctx.root.join(format!("target/bench/failed-{}-{n}", v.letter()));
+        let _ = fs::remove_dir_all(&kept);
+        let kept = match copy_files(&work, &kept) {
+            Ok(()) => format!("\n  its work folder (logs, exports) is kept in {}", kept.display()),
+            Err(_) => String::new(),
+        };
+        anyhow!(
+            "variant {} with N={n}: {e:#} (last marker: {}){}{kept}",
+            v.letter(),
+            lines.last,
+            stderr_tail(&stderr_path)
+        )
+    })
 }
 
-fn stderr_tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.is_empty() {
-        return String::new();
+/// Copy the regular files of a folder tree (not FIFOs).
+fn copy_files(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_files(&entry.path(), &to.join(entry.file_name()))?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
     }
-    format!("\n  its stderr ends with:\n    {}", lines[lines.len().saturating_sub(8)..].join("\n    "))
+    Ok(())
+}
+
+/// The end of the variant's stderr and of its attach log (where add_bridge_iface.sh writes).
+fn stderr_tail(path: &Path) -> String {
+    let mut out = String::new();
+    for (what, file) in [("its stderr", path.to_path_buf()), ("attach.log", path.with_file_name("attach.log"))] {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if !lines.is_empty() {
+            out += &format!("\n  {what} ends with:\n    {}", lines[lines.len().saturating_sub(8)..].join("\n    "));
+        }
+    }
+    out
 }
 
 /// After setup: selftest0 up with its two addresses and N veth ports, all up.
@@ -678,6 +712,8 @@ pub struct Results {
     pub machine: report::Machine,
     pub command: String,
     pub seconds: f64,
+    /// Runs that failed and were repeated (their errors).
+    pub retried: Vec<String>,
 }
 
 /// Re-execute under `unshare` in fresh namespaces.
@@ -752,13 +788,23 @@ pub fn run(args: RunArgs) -> Result<u8> {
     );
 
     let mut samples: BTreeMap<(usize, Variant), Vec<Sample>> = BTreeMap::new();
+    let mut retried = Vec::new();
     for &(n, reps) in &plan.sizes {
         for rep in 0..reps {
             for &v in &plan.variants {
                 if v == Variant::A && plan.reps_a.is_some_and(|max| rep >= max) {
                     continue;
                 }
-                let s = run_variant(&mut ctx, v, n, &[])?;
+                // On a busy machine a run can fail for reasons outside the variant (a timeout,
+                // say): keep its work folder, say so in the report, and run it once more.
+                let s = match run_variant(&mut ctx, v, n, &[]) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("nstools-bench: {e:#}\nnstools-bench: running it once more");
+                        retried.push(format!("{e:#}"));
+                        run_variant(&mut ctx, v, n, &[])?
+                    }
+                };
                 eprintln!(
                     "  N={n:<3} rep {}/{reps} {}: setup {} ms/testenv, teardown {} ms/testenv (base {} ms)",
                     rep + 1,
@@ -798,6 +844,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         overheads,
         machine,
         seconds: started.elapsed().as_secs_f64(),
+        retried,
     };
     let text = report::render(&results, &ctx);
     let output = match &args.output {

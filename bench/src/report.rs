@@ -278,6 +278,17 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
 
     // Setup and teardown.
     let _ = writeln!(w, "## Testenv setup and teardown\n\n{VARIANTS_TEXT}\n");
+    if !results.retried.is_empty() {
+        let _ = writeln!(
+            w,
+            "{} run(s) failed and were repeated (the figures are from the repetitions):\n",
+            results.retried.len()
+        );
+        for e in &results.retried {
+            let _ = writeln!(w, "- `{}`", e.lines().next().unwrap_or_default());
+        }
+        let _ = writeln!(w);
+    }
     for &(n, _) in &results.plan.sizes {
         let _ = writeln!(w, "### N = {n}\n");
         let _ = writeln!(w, "| variant | setup / testenv | teardown / testenv | CPU / testenv | base | runs |");
@@ -327,8 +338,8 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
         let (n1, n2) = results.plan.counts.unwrap_or((0, 0));
         let _ = writeln!(
             w,
-            "Processes started per testenv, from `strace -f` (the difference between runs with N={n1} \
-             and N={n2}, so that the once-per-run work drops out):\n"
+            "Processes started per testenv over a whole run, setup and teardown, from `strace -f` (the \
+             difference between runs with N={n1} and N={n2}, so that the once-per-run work drops out):\n"
         );
         let _ = writeln!(w, "| variant | processes | threads | programs executed |");
         let _ = writeln!(w, "|---|---|---|---|");
@@ -376,7 +387,9 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
     let Some(&n) = sizes.iter().find(|&&n| n == 60).or(sizes.iter().max()) else { return out };
     let execs = |v: Variant| results.counts.get(&v).map(|k| k.execs.values().sum::<f64>());
     let start = results.overheads.as_ref().and_then(|o| timed(o, "true")).map(|t| t.median);
-    let starts = |k: f64| start.map_or(String::new(), |t| format!(" (~{} ms at the {} ms of starting `true` here)", ms(k * t), ms(t)));
+    let starts = |k: f64| {
+        start.map_or(String::new(), |t| format!(" (~{} ms at the {} ms of starting `true` here)", ms(k * t), ms(t)))
+    };
     if let (Some(a), Some(cc)) = (get(c, n, Variant::A), get(c, n, Variant::C)) {
         let sleeps = results.counts.get(&Variant::A).and_then(|k| k.execs.get("sleep")).copied();
         let _ = writeln!(
@@ -384,10 +397,10 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
             "- **A against C** (N={n}): A/C = {}. A spends {} ms per testenv: its attach step looks for the \
              interface before the testenv's script has made it, sleeps 0.1 s{}, and looks again; the \
              rest is its chain of {} programs. C's `br-attach` wakes on the kernel's notification \
-             instead, and C's scripts start {} programs per testenv, five of them one after the other \
-             (`unshare` → `start_in_ns.sh` → `chmod` of nsenter.sh → `veth-pair` → the daemon; \
-             `add_bridge_iface.sh` and `br-attach` run meanwhile){}. For A/C ≥ 20, C would have to \
-             build a testenv in {} ms.",
+             instead. C's scripts start {} programs per testenv over a run, 7 of them to set it up, five \
+             one after the other (`unshare` → `start_in_ns.sh` → `chmod` of nsenter.sh → `veth-pair` → \
+             the daemon; `add_bridge_iface.sh` and `br-attach` run meanwhile){}. For A/C ≥ 20, C \
+             would have to set up a testenv in {} ms.",
             ratio(a.setup / cc.setup),
             ms(a.setup),
             sleeps.map_or(String::new(), |s| format!(" ({} `sleep` per testenv here)", count(s))),
@@ -395,6 +408,25 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
             execs(Variant::C).map_or("?".into(), count),
             starts(5.0),
             ms(a.setup / 20.0),
+        );
+    }
+    let td: Vec<String> = [Variant::A, Variant::B, Variant::C, Variant::D, Variant::E]
+        .iter()
+        .filter_map(|&v| get(c, n, v).map(|x| format!("{} {}", v.letter(), ms(x.teardown))))
+        .collect();
+    if !td.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **Teardown** (N={n}, ms per testenv): {}. A and B end a testenv by ending its processes; \
+             the kernel then destroys the namespace, and the pair with it, asynchronously and in \
+             batches: cheap per testenv when many go at once, as here. C's `start_in_ns.sh`, when its \
+             daemon has ended, also terminates whatever else is left in the namespace (a `find` over \
+             every `/proc/PID/ns/net`: O(processes) per testenv) and deletes the pair itself \
+             (`veth-pair --delete`), so that the peer is gone when it exits; D's and E's holders \
+             delete their pairs one by one too, each after a scan of `/proc` (see below). Deleting a \
+             pair synchronously costs more than the kernel's batched cleanup, in exchange for a \
+             teardown that is over when the processes are.",
+            td.join(", ")
         );
     }
     if let (Some(b), Some(cc)) = (get(c, n, Variant::B), get(c, n, Variant::C)) {
