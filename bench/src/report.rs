@@ -400,14 +400,30 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
              instead. C's scripts start {} programs per testenv over a run, 7 of them to set it up, five \
              one after the other (`unshare` → `start_in_ns.sh` → `chmod` of nsenter.sh → `veth-pair` → \
              the daemon; `add_bridge_iface.sh` and `br-attach` run meanwhile){}. For A/C ≥ 20, C \
-             would have to set up a testenv in {} ms.",
+             would have to set up a testenv in {} ms{}.",
             ratio(a.setup / cc.setup),
             ms(a.setup),
             sleeps.map_or(String::new(), |s| format!(" ({} `sleep` per testenv here)", count(s))),
-            execs(Variant::A).map_or("?".into(), count),
-            execs(Variant::C).map_or("?".into(), count),
+            execs(Variant::A).map_or("several".into(), count),
+            execs(Variant::C).map_or("several".into(), count),
             starts(5.0),
             ms(a.setup / 20.0),
+            match (start, get(c, n, Variant::E)) {
+                (Some(t), Some(e)) if 5.0 * t + e.setup >= a.setup / 20.0 => format!(
+                    "; those five starts plus the kernel's own work for a testenv (E: {} ms) come to \
+                     {} ms already, so no script chain that starts them one after the other reaches \
+                     20× on this machine",
+                    ms(e.setup),
+                    ms(5.0 * t + e.setup)
+                ),
+                (Some(t), Some(e)) => format!(
+                    "; those five starts plus the kernel's own work for a testenv (E: {} ms) come to \
+                     {} ms, the rest of C's time is the scripts' own work and waiting",
+                    ms(e.setup),
+                    ms(5.0 * t + e.setup)
+                ),
+                _ => String::new(),
+            },
         );
     }
     let td: Vec<String> = [Variant::A, Variant::B, Variant::C, Variant::D, Variant::E]
@@ -419,7 +435,7 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
             out,
             "- **Teardown** (N={n}, ms per testenv): {}. A and B end a testenv by ending its processes; \
              the kernel then destroys the namespace, and the pair with it, asynchronously and in \
-             batches: cheap per testenv when many go at once, as here. C's `start_in_ns.sh`, when its \
+             batches: cheap per testenv when many go at once. C's `start_in_ns.sh`, when its \
              daemon has ended, also terminates whatever else is left in the namespace (a `find` over \
              every `/proc/PID/ns/net`: O(processes) per testenv) and deletes the pair itself \
              (`veth-pair --delete`), so that the peer is gone when it exits; D's and E's holders \
@@ -438,8 +454,8 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
              testenv is {} ms for B and {} ms for C.",
             ms(cc.setup),
             ms(b.setup),
-            execs(Variant::B).map_or("?".into(), count),
-            execs(Variant::C).map_or("?".into(), count),
+            execs(Variant::B).map_or("several".into(), count),
+            execs(Variant::C).map_or("several".into(), count),
             ms(b.cpu),
             ms(cc.cpu),
         );
@@ -453,7 +469,7 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
             ratio(d.setup / e.setup),
             ms(e.setup),
             ms(e.cpu),
-            execs(Variant::D).map_or("?".into(), count),
+            execs(Variant::D).map_or("several".into(), count),
             starts(3.0),
         );
         if let Some(l) = get(c, n, Variant::L) {
@@ -467,10 +483,19 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
                 ms(l.setup - e.setup)
             );
         }
+        let floor = start.map_or(String::new(), |t| {
+            format!(
+                " with three process starts at `true`'s cost and nothing else, D would take {} ms, \
+                 D/E = {}.",
+                ms(e.setup + 3.0 * t),
+                ratio((e.setup + 3.0 * t) / e.setup)
+            )
+        });
         let _ = writeln!(
             out,
-            ". D/E ≤ 2 needs a process start to cost no more than a third of E's {} ms; the profile \
-             table below shows what static linking saves of it. Teardown: D {} ms, E {} ms per testenv.",
+            ". D/E ≤ 2 needs a process start to cost no more than a third of E's {} ms;{floor} The \
+             profile table below shows what static linking saves of a start. Teardown: D {} ms, E {} \
+             ms per testenv.",
             ms(e.setup),
             ms(d.teardown),
             ms(e.teardown)
@@ -503,6 +528,21 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
                 );
             }
         }
+    }
+    if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
+        && hi > lo
+        && let (Some(a), Some(b)) = (get(c, lo, Variant::C), get(c, hi, Variant::C))
+        && b.cpu / a.cpu > 1.3
+    {
+        let _ = writeln!(
+            out,
+            "- **C's CPU per testenv grows** from N={lo} to N={hi} ({} → {} ms) though its time per \
+             testenv does not: at teardown each `start_in_ns.sh` scans every process's \
+             `/proc/PID/ns/net` (its `find`), and there are more processes the more testenvs run - \
+             O(N) per testenv, O(N²) in all.",
+            ms(a.cpu),
+            ms(b.cpu)
+        );
     }
     let _ = writeln!(out, "\n{BY_HAND}");
     out
