@@ -234,7 +234,7 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
     );
     let _ = writeln!(
         w,
-        "To reproduce: `bench/run` (about 10-20 minutes; builds, then writes this file). \
+        "To reproduce: `bench/run` (about 4 minutes on 2 cores, plus building three other release profiles the first time; then writes this file). \
          `bench/run --size quick` (N = 10 and 60) and `bench/run --size smoke` (a few seconds, what \
          CI runs) write `target/bench/` instead; `bench/run --help` lists the options. Everything \
          runs inside fresh network, mount and PID namespaces (`unshare`): the machine's own \
