@@ -190,10 +190,12 @@ torn down.
 
 In A, B and C the long-lived process of a testenv is the daemon `bench/variants/daemon.sh` (one
 `sh`: it says it runs through a FIFO, then reads its stdin until EOF), under `start_in_ns.sh`;
-their teardown closes the daemons' stdin (as selftest does) and waits for the processes; the
-kernel then destroys the testenv namespaces, and with them the veth pairs, asynchronously. In D
-and E the holder is the long-lived process; teardown is `ns-unshare --stop` of all holders (E:
-SIGTERM and wait), and each holder deletes its veth pair before it exits.
+their teardown closes the daemons' stdin (as selftest does) and waits for the processes. In A
+and B the kernel then destroys the testenv namespaces, and with them the veth pairs,
+asynchronously; C's `start_in_ns.sh`, once its daemon has ended, terminates whatever else is left
+in its namespace and deletes the pair itself. In D and E the holder is the long-lived process;
+teardown is `ns-unshare --stop` of all holders (E: SIGTERM and wait), and each holder deletes its
+veth pair before it exits.
 
 Timed, per run (the driver stamps each line the variant prints as it arrives):
 **setup** from the bridge being ready to all N testenvs being ready, divided by N; **teardown**
