@@ -464,3 +464,25 @@ impl Sandbox {
         Run::of(out, script.to_owned())
     }
 }
+
+/// The targets of `pid`'s open descriptors (`/dev/null`, `anon_inode:[pidfd]`...).
+pub fn open_fds(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|l| l.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A zombie child of `parent`, if it has one.
+pub fn zombie_child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        (rest[0] == "Z" && rest[1] == parent.to_string()).then_some(pid)
+    })
+}

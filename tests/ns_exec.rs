@@ -155,19 +155,10 @@ fn pid_inode_is_refused_once_the_namespace_changed_and_dead_pids_are_clear() {
     };
     sb.run("ns-exec", &["-t", &dead.to_string(), "true"]).fails(125, &format!("no process with PID {dead}"));
     let zparent = sb.spawn(&["sh", "-c", "sleep 0 & echo $! > /dev/null; exec sleep infinity"], "sleep");
-    let zombie = wait_until(Duration::from_secs(2), || zombie_child_of(zparent).is_some());
+    let zombie = wait_until(Duration::from_secs(2), || nstools_tests::zombie_child_of(zparent).is_some());
     assert!(zombie);
-    let z = zombie_child_of(zparent).unwrap();
+    let z = nstools_tests::zombie_child_of(zparent).unwrap();
     sb.run("ns-exec", &["-t", &z.to_string(), "true"]).fails(125, &format!("process {z} has exited"));
-}
-
-fn zombie_child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        (rest[0] == "Z" && rest[1] == parent.to_string()).then_some(pid)
-    })
 }
 
 #[test]

@@ -33,14 +33,7 @@ fn command_substitution_returns_at_once_and_the_holder_is_tiny() {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     assert_eq!(fields[3], pid.to_string(), "session leader");
-    let fds = || -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read_link(e.path()).ok())
-            .map(|l| l.to_string_lossy().into_owned())
-            .collect()
-    };
+    let fds = || nstools_tests::open_fds(pid);
     // The holder closes its commit pipe once it has read the commit byte, which ns-unshare
     // writes just before it exits: on a busy machine that can be a moment after $(...) returns.
     wait_until(Duration::from_secs(2), || fds().len() == 4);

@@ -160,8 +160,8 @@ fn targets() {
         id.to_string()
     };
     let zparent = sb.spawn(&["sh", "-c", "sleep 0 & exec sleep infinity"], "sleep");
-    assert!(wait_until(Duration::from_secs(5), || zombie_child_of(zparent).is_some()));
-    let z = zombie_child_of(zparent).unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(5), || nstools_tests::zombie_child_of(zparent).is_some()));
+    let z = nstools_tests::zombie_child_of(zparent).unwrap().to_string();
     let anchor = sb.anchor().to_string();
     let wrong = format!("{h}:{}", netns_of(h) + 1);
     let dir = sb.workdir("targets");
@@ -295,15 +295,6 @@ fn targets() {
     fail(&sb, &w, g, "peer name taken", Cmd::new("veth-pair", &["v2"]), 1, "its peer v2-br already exists");
     fail(&sb, &w, g, "name taken there", Cmd::new("veth-pair", &["v3", "--netns", &hs]), 1, "File exists (EEXIST)");
     stop(&sb, h);
-}
-
-fn zombie_child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        (rest[0] == "Z" && rest[1] == parent.to_string()).then_some(pid)
-    })
 }
 
 fn bridges() {

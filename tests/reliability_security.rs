@@ -155,14 +155,7 @@ fn pid_reuse() {
         let watched = sb.spawn(&["sleep", "infinity"], "sleep");
         let env = sb.spawn_netns();
         let h = Cmd::new("ns-unshare", &["--exit-with", &watched.to_string()]).run(&sb).ok().trim().to_owned();
-        let fds = |pid: &str| -> Vec<String> {
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .unwrap()
-                .flatten()
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .map(|l| l.to_string_lossy().into_owned())
-                .collect()
-        };
+        let fds = |pid: &str| nstools_tests::open_fds(pid.parse().unwrap_or(0));
         assert!(fds(&h).iter().any(|f| f == "anon_inode:[pidfd]"), "holder: {:?}", fds(&h));
         let mut waiting = sb
             .tool("br-attach")

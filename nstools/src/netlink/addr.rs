@@ -84,42 +84,34 @@ fn ip_bytes(ip: &IpAddr) -> Buffer {
     }
 }
 
+/// The message naming `cidr` on interface `index` (`IFA_LOCAL` and `IFA_ADDRESS`, as `ip` sends).
+fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> Ifaddrmsg {
+    let ip = cidr.addr();
+    let mut attrs = RtBuffer::new();
+    attrs.push(attr(Ifa::Local, ip_bytes(&ip)));
+    attrs.push(attr(Ifa::Address, ip_bytes(&ip)));
+    IfaddrmsgBuilder::default()
+        .ifa_family(family(&ip))
+        .ifa_prefixlen(cidr.prefix())
+        .ifa_flags(flags)
+        .ifa_scope(RtScope::Universe)
+        .ifa_index(index)
+        .rtattrs(attrs)
+        .build()
+        .expect("all fields are set")
+}
+
 impl Netlink {
     /// Add `cidr` to interface `index`. IPv6 addresses skip duplicate address detection when
     /// `nodad` (so a server can bind at once). EEXIST if the address is already there.
     pub fn add_addr(&mut self, index: u32, cidr: &Cidr, nodad: bool) -> NlResult<()> {
-        let ip = cidr.addr();
-        let nodad = nodad && cidr.is_ipv6();
-        let mut attrs = RtBuffer::new();
-        attrs.push(attr(Ifa::Local, ip_bytes(&ip)));
-        attrs.push(attr(Ifa::Address, ip_bytes(&ip)));
-        let msg = IfaddrmsgBuilder::default()
-            .ifa_family(family(&ip))
-            .ifa_prefixlen(cidr.prefix())
-            .ifa_flags(if nodad { IfaF::NODAD } else { IfaF::empty() })
-            .ifa_scope(RtScope::Universe)
-            .ifa_index(index)
-            .rtattrs(attrs)
-            .build()
-            .expect("all fields are set");
-        self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, msg)
+        let flags = if nodad && cidr.is_ipv6() { IfaF::NODAD } else { IfaF::empty() };
+        self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, addr_msg(index, cidr, flags))
     }
 
     /// Remove `cidr` from interface `index`.
     pub fn delete_addr(&mut self, index: u32, cidr: &Cidr) -> NlResult<()> {
-        let ip = cidr.addr();
-        let mut attrs = RtBuffer::new();
-        attrs.push(attr(Ifa::Local, ip_bytes(&ip)));
-        attrs.push(attr(Ifa::Address, ip_bytes(&ip)));
-        let msg = IfaddrmsgBuilder::default()
-            .ifa_family(family(&ip))
-            .ifa_prefixlen(cidr.prefix())
-            .ifa_scope(RtScope::Universe)
-            .ifa_index(index)
-            .rtattrs(attrs)
-            .build()
-            .expect("all fields are set");
-        self.request(Rtm::Deladdr, NlmF::empty(), msg)
+        self.request(Rtm::Deladdr, NlmF::empty(), addr_msg(index, cidr, IfaF::empty()))
     }
 
     /// Every address of the namespace.
