@@ -271,6 +271,16 @@ impl Drop for Sandbox {
             wait_until(Duration::from_secs(2), || self.tagged_processes().is_empty());
             leaked = self.tagged_processes();
         }
+        // No bind mount of the test's (its paths carry the tag) may outlive it either.
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&self.tag))
+            .map(str::to_owned)
+            .collect();
+        if !mounts.is_empty() && !std::thread::panicking() {
+            panic!("{}: mounts left behind: {mounts:?}", self.name);
+        }
         if !leaked.is_empty() {
             let list: Vec<String> = leaked
                 .iter()
