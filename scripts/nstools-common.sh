@@ -110,3 +110,25 @@ nstools_mk_nsenter() {
         nstools_die "cannot write $nstools_helper (does its folder exist, and is it writable?)"
     fi
 }
+
+# nstools_isolate_flags LIST SETTING: the ns-unshare flags for LIST, a comma list of namespace
+# types (pid, uts, mount, user, ipc, or all), in nstools_flags; nstools_uts is 1 when they make
+# a UTS namespace (then a --hostname goes with them). SETTING names LIST in error messages.
+nstools_isolate_flags() {
+    nstools_flags=
+    nstools_uts=
+    nstools_kinds=$1,
+    while [ -n "$nstools_kinds" ]; do
+        nstools_kind=${nstools_kinds%%,*}
+        nstools_kinds=${nstools_kinds#*,}
+        case $nstools_kind in
+            all) nstools_flags="$nstools_flags --pid --mount --uts --ipc --map-root-user" nstools_uts=1 ;;
+            pid) nstools_flags="$nstools_flags --pid" ;;
+            mount) nstools_flags="$nstools_flags --mount" ;;
+            uts) nstools_flags="$nstools_flags --uts" nstools_uts=1 ;;
+            ipc) nstools_flags="$nstools_flags --ipc" ;;
+            user) nstools_flags="$nstools_flags --map-root-user" ;;
+            *) nstools_die "$2: unknown namespace type '$nstools_kind' (pid, uts, mount, user, ipc, all)" ;;
+        esac
+    done
+}

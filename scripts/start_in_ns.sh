@@ -47,25 +47,9 @@ done < "$exports_file"
 
 holder=
 if [ -n "${NSTOOLS_ISOLATE:-}" ]; then
-    flags=
-    kinds=$NSTOOLS_ISOLATE,
-    while [ -n "$kinds" ]; do
-        kind=${kinds%%,*}
-        kinds=${kinds#*,}
-        case $kind in
-            all) flags="$flags --pid --mount --uts --ipc --map-root-user" ;;
-            pid) flags="$flags --pid" ;;
-            mount) flags="$flags --mount" ;;
-            uts) flags="$flags --uts" ;;
-            ipc) flags="$flags --ipc" ;;
-            user) flags="$flags --map-root-user" ;;
-            *) nstools_die "NSTOOLS_ISOLATE: unknown namespace type '$kind' (pid, uts, mount, user, ipc, all)" ;;
-        esac
-    done
-    uts=
-    case $flags in *--uts*) uts=1 ;; esac
+    nstools_isolate_flags "$NSTOOLS_ISOLATE" NSTOOLS_ISOLATE
     # shellcheck disable=SC2086 # a list of constant flags
-    holder=$(ns-unshare $flags ${uts:+--hostname "$NETBIOSNAME"} --name "$ENVNAME" --exit-with $$ --print pid:inode)
+    holder=$(ns-unshare $nstools_flags ${nstools_uts:+--hostname "$NETBIOSNAME"} --name "$ENVNAME" --exit-with $$ --print pid:inode)
 fi
 
 echo "-------------------------------------------------------------"

@@ -7,7 +7,7 @@
 //! to a user namespace other than the caller's, that user namespace is entered first, keeping
 //! the caller's credentials: what `nsenter --net --user --preserve-credentials` spells out.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use nix::errno::Errno;
@@ -15,7 +15,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
 
 use crate::error::{Error, Result};
-use crate::netns::{Target, TargetSpec, ns_type_name};
+use crate::netns::{Target, TargetSpec};
 use crate::sys;
 
 /// The namespace types `ns-exec` knows, with their `/proc/PID/ns` names.
@@ -92,8 +92,13 @@ pub fn enter(spec: &EnterSpec) -> Result<Entered> {
     let mut auto_user = false;
     match setns_all(&target, types) {
         Ok(()) => {}
-        Err(Errno::EPERM) if !explicit_user && types.contains(CloneFlags::CLONE_NEWNET) && foreign_owner(&target)? => {
-            enter_owner_userns(&target)?;
+        Err(Errno::EPERM) if !explicit_user && types.contains(CloneFlags::CLONE_NEWNET) => {
+            // Refused: if the network namespace belongs to another user namespace, enter that
+            // one first (keeping our credentials), then try again.
+            let Some(owner) = foreign_owner(&target)? else {
+                return Err(setns_error(Errno::EPERM, &spec.target, types));
+            };
+            enter_owner_userns(&target, owner)?;
             auto_user = true;
             setns_all(&target, types).map_err(|e| setns_error(e, &spec.target, types))?;
         }
@@ -125,18 +130,16 @@ fn setns_all(target: &Target, types: CloneFlags) -> Result<(), Errno> {
     }
 }
 
-/// True if the target's network namespace belongs to a user namespace other than ours.
-fn foreign_owner(target: &Target) -> Result<bool> {
+/// The user namespace that owns the target's network namespace, if it is not ours.
+fn foreign_owner(target: &Target) -> Result<Option<OwnedFd>> {
     let owner = sys::ns_owner_userns(&target.netns)
         .map_err(|e| Error::sys("cannot find the user namespace of the target's network namespace", e))?;
-    let owner_ino = std::fs::File::from(owner).metadata().map(|m| m.ino()).ok();
-    Ok(owner_ino != ns_inode("/proc/self/ns/user"))
+    let owner_ino = nix::sys::stat::fstat(&owner).map(|st| st.st_ino).ok();
+    Ok((owner_ino != ns_inode("/proc/self/ns/user")).then_some(owner))
 }
 
-/// Enter the user namespace that owns the target's network namespace, keeping our credentials.
-fn enter_owner_userns(target: &Target) -> Result<()> {
-    let owner = sys::ns_owner_userns(&target.netns)
-        .map_err(|e| Error::sys("cannot find the user namespace of the target's network namespace", e))?;
+/// Enter `owner`, the user namespace of the target's network namespace, keeping our credentials.
+fn enter_owner_userns(target: &Target, owner: OwnedFd) -> Result<()> {
     setns(owner.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|e| {
         Error::sys(format!("cannot enter the user namespace of {}", target.spec), e).hint(
             "its network namespace belongs to a user namespace this user does not own: run as its creator or as root",
@@ -167,9 +170,4 @@ fn become_root() -> Result<()> {
             Error::sys("cannot become root in the user namespace", e)
                 .hint("UID or GID 0 is not mapped there; use --preserve-credentials")
         })
-}
-
-/// Which namespace type a `/proc/PID/ns` name is (for messages).
-pub fn type_name(flag: CloneFlags) -> &'static str {
-    ns_type_name(flag.bits())
 }

@@ -334,24 +334,11 @@ fn setup(spec: &HolderSpec) -> Result<Role> {
 /// What is set up from inside all the namespaces (by the holder itself).
 fn setup_inside(spec: &HolderSpec) -> Result<()> {
     if spec.mount {
-        // sysfs shows the interfaces of the network namespace of whoever mounts it.
-        mount(
-            Some("sysfs"),
-            "/sys",
-            Some("sysfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            None::<&str>,
-        )
-        .map_err(|e| Error::sys("cannot mount a fresh /sys", e))?;
+        // sysfs shows the interfaces of the network namespace of whoever mounts it; proc the
+        // processes of the PID namespace of whoever mounts it.
+        mount_fresh("sysfs", "/sys")?;
         if spec.pid {
-            mount(
-                Some("proc"),
-                "/proc",
-                Some("proc"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                None::<&str>,
-            )
-            .map_err(|e| Error::sys("cannot mount a fresh /proc", e))?;
+            mount_fresh("proc", "/proc")?;
         }
         for (src, dest) in &spec.bind_files {
             mount(Some(src.as_path()), dest.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
@@ -362,6 +349,13 @@ fn setup_inside(spec: &HolderSpec) -> Result<()> {
         Netlink::open()?.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
     }
     Ok(())
+}
+
+/// Mount a fresh instance of the file system `fs` over `path` (nosuid, nodev, noexec).
+fn mount_fresh(fs: &str, path: &str) -> Result<()> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some(fs), path, Some(fs), flags, None::<&str>)
+        .map_err(|e| Error::sys(format!("cannot mount a fresh {path}"), e))
 }
 
 /// The `user.max_user_namespaces` limit of this user namespace, if readable.

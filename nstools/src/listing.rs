@@ -23,7 +23,6 @@ use crate::holder;
 use crate::netlink::Netlink;
 use crate::netlink::addr::Address;
 use crate::netlink::link::Link;
-use crate::netns::Netns;
 
 /// The whole listing (`ns-ls --json`).
 #[derive(Debug, Serialize)]
@@ -477,11 +476,6 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
         }
     }
     out
-}
-
-/// The inode of the network namespace the caller is in.
-pub fn current_netns() -> Option<u64> {
-    Netns::current().ok().map(|n| n.inode())
 }
 
 #[cfg(test)]

@@ -102,12 +102,6 @@ impl Netns {
             .unwrap_or_else(|_| Err(Error::new("a helper thread panicked")))
         })
     }
-
-    /// Duplicate the handle.
-    pub fn try_clone(&self) -> Result<Netns> {
-        let fd = self.fd.try_clone().map_err(|e| Error::io("cannot duplicate a namespace descriptor", &e))?;
-        Ok(Netns { fd, inode: self.inode })
-    }
 }
 
 impl AsFd for Netns {

@@ -29,12 +29,8 @@ const fn io(nr: u64) -> u64 {
 }
 /// `NS_GET_USERNS`: the user namespace that owns a namespace.
 const NS_GET_USERNS: u64 = io(0x1);
-/// `NS_GET_PARENT`: the parent of a user or PID namespace.
-const NS_GET_PARENT: u64 = io(0x2);
 /// `NS_GET_NSTYPE`: the `CLONE_NEW*` type of a namespace.
 const NS_GET_NSTYPE: u64 = io(0x3);
-/// `NS_GET_OWNER_UID`: the UID that created a user namespace.
-const NS_GET_OWNER_UID: u64 = io(0x4);
 
 fn ns_ioctl_fd(fd: BorrowedFd<'_>, request: u64) -> Result<OwnedFd, Errno> {
     // SAFETY: the nsfs ioctls that return a namespace take no argument and return a new fd.
@@ -47,24 +43,11 @@ pub fn ns_owner_userns(fd: impl AsFd) -> Result<OwnedFd, Errno> {
     ns_ioctl_fd(fd.as_fd(), NS_GET_USERNS)
 }
 
-/// The parent of the user namespace `fd` refers to (EPERM at the caller's own root).
-pub fn ns_parent(fd: impl AsFd) -> Result<OwnedFd, Errno> {
-    ns_ioctl_fd(fd.as_fd(), NS_GET_PARENT)
-}
-
 /// The `CLONE_NEW*` type of the namespace `fd` refers to.
 pub fn ns_type(fd: impl AsFd) -> Result<i32, Errno> {
     // SAFETY: NS_GET_NSTYPE takes no argument and returns the type as the result.
     let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_NSTYPE as _) };
     Errno::result(r)
-}
-
-/// The UID (in the caller's user namespace) that created the user namespace `fd` refers to.
-pub fn userns_owner_uid(fd: impl AsFd) -> Result<u32, Errno> {
-    let mut uid: libc::uid_t = 0;
-    // SAFETY: NS_GET_OWNER_UID writes one uid_t to the pointer we pass.
-    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_OWNER_UID as _, &mut uid as *mut libc::uid_t) };
-    Errno::result(r).map(|_| uid)
 }
 
 /// The magic number of nsfs, the file system of namespace files.
