@@ -173,3 +173,75 @@ fn working_directory_and_other_namespaces() {
     assert_eq!(all, format!("LOCALDC\nnet:[{}]\n", netns_of(p.parse().unwrap())));
     stop(p.parse().unwrap());
 }
+
+#[test]
+fn namespaces_already_ours_are_skipped() {
+    // Samba's README found selftest through waf's 'sh -c' wrapper, which lives in the caller's
+    // own namespaces: entering them must change nothing and need no privilege.
+    let mut sb = sandbox!("namespaces_already_ours_are_skipped");
+    let me = sb.anchor().to_string();
+    assert_eq!(sb.run("ns-exec", &["-t", &me, "--all", "echo", "ok"]).ok(), "ok\n");
+    assert_eq!(sb.run("ns-exec", &["-t", &me, "--user", "--net", "--uts", "echo", "ok"]).ok(), "ok\n");
+    let Some(user) = nstools_tests::plain_user(sb.name()) else { return };
+    // A plain user's own shell: no privilege over its network namespace, none needed.
+    let r = sb.sh_as(user, "sleep 5 & ns-exec -t $! --all echo ok; ns-exec -t $! echo ok; kill $!");
+    assert_eq!(r.ok(), "ok\nok\n", "{}", r.stderr);
+    let r = sb.sh_as(user, "sleep 5 & ns-exec -t $! --user true; s=$?; kill $!; exit $s");
+    assert_eq!(r.code, 0, "an explicit --user into our own user namespace is skipped too: {}", r.stderr);
+}
+
+#[test]
+fn entering_a_mount_namespace_keeps_the_working_directory() {
+    // Samba's selftest starts its daemons by relative path (./bin/timelimit) from the source
+    // directory; the testenv's mount namespace must not move them to its root.
+    let mut sb = sandbox!("entering_a_mount_namespace_keeps_the_working_directory");
+    let work = sb.workdir("cwd");
+    std::fs::write(work.join("prog"), "#!/bin/sh\necho \"ran in $(pwd)\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(work.join("prog"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = sb.run("ns-unshare", &["--mount", "--pid"]).ok().trim().to_owned();
+    let out = sb.tool("ns-exec").args(["-t", &p, "--all", "./prog"]).current_dir(&work).output().unwrap();
+    let r = Run::of(out, "ns-exec".into());
+    assert_eq!(r.ok(), format!("ran in {}\n", work.display()));
+    // A directory the namespace does not have: its root, as nsenter does.
+    let out = sb.tool("ns-exec").args(["-t", &p, "--mount", "pwd"]).current_dir("/proc/self/fd").output().unwrap();
+    assert_eq!(Run::of(out, "ns-exec".into()).ok(), "/\n");
+    // --wd relative to the caller's directory.
+    let out = sb.tool("ns-exec").args(["-t", &p, "--all", "--wd", ".", "./prog"]).current_dir(&work).output().unwrap();
+    assert_eq!(Run::of(out, "ns-exec".into()).ok(), format!("ran in {}\n", work.display()));
+    sb.run("ns-unshare", &["--stop", &p]).ok();
+}
+
+#[test]
+fn end_netns_passes_every_signal_on_then_ends_the_namespace() {
+    let sb = sandbox!("end_netns_passes_every_signal_on_then_ends_the_namespace");
+    let p = holder(&sb);
+    sb.must(&format!("veth-pair veth7 --netns {p}"));
+    let net = netns_of(p);
+    // A command that reports what it gets, leaves a helper behind, and ends on SIGALRM.
+    let script = "trap 'echo got USR1' USR1; trap 'echo got WINCH' WINCH; trap 'echo got ALRM; exit 5' ALRM
+                  setsid sleep infinity < /dev/null > /dev/null 2>&1 &
+                  echo ready; while :; do sleep 1 & wait $!; done";
+    let mut child = sb
+        .tool("ns-exec")
+        .args(["-t", &p.to_string(), "--end-netns", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    for sig in [Signal::SIGUSR1, Signal::SIGWINCH, Signal::SIGALRM] {
+        signal(child.id(), sig);
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_eq!(line, format!("got {}\n", &sig.as_str()[3..]));
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5), "ns-exec exits with its command's status");
+    // The holder got SIGTERM with everything else left in the namespace; the pair is gone.
+    assert!(wait_exit(p, Duration::from_secs(3)), "the holder (left in the namespace) was ended");
+    assert!(wait_until(Duration::from_secs(3), || !nstools_tests::netns_alive(net)), "the namespace is gone");
+    assert!(!sb.links().iter().any(|l| l.starts_with("veth7")), "{:?}", sb.links());
+}

@@ -165,3 +165,41 @@ fn rootless_lists_what_it_can_and_says_what_it_could_not() {
     assert_eq!(v["namespaces"][0]["label"], "mine");
     assert!(v["namespaces"][0]["interfaces"].as_array().unwrap().iter().any(|i| i["name"] == "lo"));
 }
+
+#[test]
+fn a_namespace_without_holder_shows_its_oldest_process() {
+    // After PIDs wrap, the lowest PID in a namespace can be a late helper: ns-ls must name the
+    // process that made it. Forced here with ns_last_pid in a PID namespace of the test's own.
+    let sb = sandbox!("a_namespace_without_holder_shows_its_oldest_process");
+    let out = sb.must(
+        "exec unshare --pid --fork --mount --mount-proc sh -c '
+            echo 500 > /proc/sys/kernel/ns_last_pid
+            unshare --net sleep infinity & first=$!
+            while [ \"$(readlink /proc/$first/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ]; do sleep 0.01; done
+            echo 100 > /proc/sys/kernel/ns_last_pid
+            nsenter -t $first --net sleep infinity & later=$!
+            while [ \"$(readlink /proc/$later/exe)\" != \"$(readlink -f /bin/sleep)\" ]; do sleep 0.01; done
+            echo \"$first $later $(ns-ls -p $first -n -o PID,NPROCS --no-interfaces)\"
+            kill $first $later'",
+    );
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert!(f[1].parse::<u32>().unwrap() < f[0].parse::<u32>().unwrap(), "the later process has the lower PID: {out}");
+    assert_eq!(f[2], f[0], "the oldest process, not the lowest PID: {out}");
+    assert_eq!(f[3], "2");
+}
+
+#[test]
+fn bridge_filter_finds_the_namespace_that_holds_it() {
+    let mut sb = sandbox!("bridge_filter_finds_the_namespace_that_holds_it");
+    let (hub, envs) = two_testenvs(&mut sb);
+    let found = sb.run("ns-ls", &["--bridge", "selftest0", "-n", "-o", "PID", "--no-interfaces"]).ok().to_owned();
+    // Other tests' bridges may be up too; ours is among them, testenvs are not.
+    let pids: Vec<&str> = found.lines().collect();
+    assert!(pids.contains(&hub.to_string().as_str()), "{found}");
+    assert!(!pids.contains(&envs[0].to_string().as_str()), "{found}");
+    let topo = sb.run("ns-ls", &["--bridge", "selftest0", "--topology", "-p", &hub.to_string()]).ok().to_owned();
+    assert_eq!(topo.lines().count(), 2, "{topo}");
+    let none = sb.run("ns-ls", &["--bridge", "nosuchbr0", "-n", "--no-interfaces"]).ok().to_owned();
+    assert_eq!(none, "");
+    stop(&envs);
+}

@@ -613,7 +613,7 @@ fn exports(dir: &std::path::Path, n: u32) -> String {
     let file = d.join("exports.sh");
     std::fs::write(
         &file,
-        format!("NETBIOSNAME=LOCALDC{n}\nENVNAME=env{n}\nSERVER_IP=10.53.57.{n}\nSERVER_IPV6=fd00::5357:5f{n:02x}\n"),
+        format!("NETBIOSNAME=LOCALDC{n}\nSERVER_IP=10.53.57.{n}\nSERVER_IPV6=fd00::5357:5f{n:02x}\n"),
     )
     .unwrap();
     file.display().to_string()
@@ -628,6 +628,7 @@ pub fn start_testenv(sb: &Tag, dir: &std::path::Path, n: u32, parent: u32) -> (C
         .command("unshare")
         .arg("--net")
         .arg(program_path("start_in_ns.sh"))
+        .env("ENVNAME", format!("env{n}.samba"))
         .args([format!("veth{n}"), exports, parent.to_string()])
         .args(["sh", "-c", &format!("echo $$ > {}; exec cat > /dev/null", pidfile.display())])
         .stdin(Stdio::piped())

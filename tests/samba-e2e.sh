@@ -119,7 +119,6 @@ selftest() {
     mkdir -p "$env21"
     cat > "$env21/exports.sh" <<EOF
 NETBIOSNAME=LOCALDC
-ENVNAME=ad_dc
 SERVER=localdc
 SERVER_IP=10.53.57.21
 SERVER_IPV6=fd00:0000:0000:0000:0000:0000:5357:5f15
@@ -131,7 +130,7 @@ SERVERCONFFILE=$smb_conf
 EOF
     mkfifo "$env21/stdin"
     started=$(now_ms)
-    UID_WRAPPER=1 UID_WRAPPER_ROOT=1 LD_PRELOAD=libuid_wrapper.so \
+    ENVNAME=ad_dc.samba UID_WRAPPER=1 UID_WRAPPER_ROOT=1 LD_PRELOAD=libuid_wrapper.so \
         unshare --net "$scripts/start_in_ns.sh" veth21 "$env21/exports.sh" "$selftest" \
         samba -i -M single -s "$smb_conf" \
         < "$env21/stdin" > "$env21/log" 2>&1 3<&- &
@@ -144,7 +143,6 @@ EOF
     mkdir -p "$env22"
     cat > "$env22/exports.sh" <<EOF
 NETBIOSNAME=CLIENT22
-ENVNAME=client22
 SERVER_IP=10.53.57.22
 SERVER_IPV6=fd00:0000:0000:0000:0000:0000:5357:5f16
 DC_SERVER=localdc
@@ -153,7 +151,7 @@ DC_USERNAME=Administrator
 DC_PASSWORD=$password
 EOF
     mkfifo "$env22/stdin"
-    unshare --net "$scripts/start_in_ns.sh" veth22 "$env22/exports.sh" "$selftest" \
+    ENVNAME=client22.samba unshare --net "$scripts/start_in_ns.sh" veth22 "$env22/exports.sh" "$selftest" \
         sh -c 'echo "testenv 22 started"; cat > /dev/null; echo "testenv 22 stdin closed"' \
         < "$env22/stdin" > "$env22/log" 2>&1 3<&- 7>&- &
     ns22=$!

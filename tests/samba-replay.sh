@@ -22,7 +22,6 @@ for n in 21 22; do
     hex=$(printf %02x "$n")
     cat > "$dir/exports.sh" <<EXPORTS
 NETBIOSNAME=LOCALDC$n
-ENVNAME=env$n
 SERVER_IP=10.53.57.$n
 SERVER_IPV6=fd00:0000:0000:0000:0000:0000:5357:5f$hex
 USERNAME=Administrator
@@ -33,13 +32,21 @@ EXPORTS
     # selftest forks; the child execs 'unshare --net start_in_ns.sh ...' with stdin a pipe
     # from selftest. The daemon reads its stdin until EOF, like samba -i. (Perl marks its
     # other pipes close-on-exec; here fds 7 and 8, the other testenvs' pipes, are closed.)
-    NSTOOLS_N=$n unshare --net "$scripts/start_in_ns.sh" "veth$n" "$dir/exports.sh" "$selftest" \
-        sh -c 'echo "daemon $NSTOOLS_N started on $(hostname) pid1=$(cat /proc/1/comm) net=$(ls /sys/class/net | tr "\n" " ")"; cat > /dev/null; echo "daemon $NSTOOLS_N stdin closed"; exit 7' \
+    # selftest passes ENVNAME (testenv.daemon) in the daemon's environment, never in the file.
+    ENVNAME=env$n.samba NSTOOLS_N=$n unshare --net "$scripts/start_in_ns.sh" "veth$n" "$dir/exports.sh" "$selftest" \
+        sh -c 'echo "daemon $NSTOOLS_N started on $(hostname) pid1=$(cat /proc/1/comm) net=$(ls /sys/class/net | tr "\n" " ")cwd=$(pwd)"; cat > /dev/null; echo "daemon $NSTOOLS_N stdin closed"; exit 7' \
         < "$dir/stdin" > "$dir/log" 2>&1 7>&- 8>&- &
     echo $! > "$dir/ns_pid"
     if [ "$n" = 21 ]; then exec 7> "$dir/stdin"; else exec 8> "$dir/stdin"; fi
     # ...and then blocks in add_bridge_iface.sh until the testenv's peer is attached.
     "$scripts/add_bridge_iface.sh" "veth$n-br" selftest0
+    # selftest now starts further daemons with 'nsenter -t NS_PID --net': the testenv's PID
+    # must already be in the namespace of veth$n (with NSTOOLS_ISOLATE too).
+    if nsenter -t "$(cat "$dir/ns_pid")" --net ip -o link show "veth$n" > /dev/null 2>&1; then
+        echo "ATTACHED$n ok"
+    else
+        echo "ATTACHED$n not-yet"
+    fi
 done
 ns21=$(cat "$work/env 21/ns_pid")
 ns22=$(cat "$work/env 22/ns_pid")

@@ -235,7 +235,7 @@ fn samba_ad_dc_end_to_end() {
     assert_eq!(links, ["lo selftest0 veth21-br veth22-br", "lo selftest0 veth22-br", "lo selftest0"], "{text}");
     assert!(text.contains("EXIT21 0\n") && text.contains("EXIT22 0\n") && text.ends_with("DONE\n"), "{text}");
     let log21 = std::fs::read_to_string(work.join("ad_dc/log")).unwrap();
-    assert!(log21.contains(&format!("Created namespace for LOCALDC (ad_dc) PID {ns21}\n")), "{log21}");
+    assert!(log21.contains(&format!("Created namespace for LOCALDC (ad_dc.samba) PID {ns21}\n")), "{log21}");
     assert!(log21.contains("samba version ") && log21.contains("EOF on stdin"), "{log21}");
     let log22 = std::fs::read_to_string(work.join("client22/log")).unwrap();
     assert!(log22.contains("testenv 22 started\ntestenv 22 stdin closed\n"), "{log22}");

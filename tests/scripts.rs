@@ -78,7 +78,7 @@ fn replay_samba(sb: &mut Sandbox, isolate: Option<&str>) {
         let lines: Vec<&str> = log.lines().collect();
         let rule = "-------------------------------------------------------------";
         assert_eq!(lines[0], rule, "{log}");
-        assert_eq!(lines[1], format!("Created namespace for LOCALDC{n} (env{n}) PID {pid}"));
+        assert_eq!(lines[1], format!("Created namespace for LOCALDC{n} (env{n}.samba) PID {pid}"));
         assert_eq!(lines[2], format!("To communicate with this testenv, use: {}/env {n}/nsenter.sh", work.display()));
         assert_eq!(lines[3], rule);
     }
@@ -131,12 +131,15 @@ fn replay_samba(sb: &mut Sandbox, isolate: Option<&str>) {
     assert!(text.contains("TOPOLOGY selftest0 10.53.57.11/24 fd00::5357:5f0b/112 ── veth21-br ⇄ veth21"), "{text}");
     assert!(text.contains("TOPOLOGY selftest0 10.53.57.11/24 fd00::5357:5f0b/112 ── veth22-br ⇄ veth22"), "{text}");
     // Closing stdin ends the daemon; start_in_ns.sh exits with the daemon's status.
+    assert!(text.contains("ATTACHED21 ok\n") && text.contains("ATTACHED22 ok\n"), "{text}");
     assert!(text.contains("EXIT21 7\n") && text.contains("EXIT22 7\n") && text.ends_with("DONE\n"), "{text}");
     for n in [21, 22] {
         let log = std::fs::read_to_string(work.join(format!("env {n}/log"))).unwrap();
         let started = match isolate {
             // Its own hostname, PID 1 the holder (its own /proc), only its interfaces in /sys.
-            Some(_) => format!("daemon {n} started on LOCALDC{n} pid1=ns-unshare net=lo veth{n} \n"),
+            Some(_) => {
+                format!("daemon {n} started on LOCALDC{n} pid1=ns-unshare net=lo veth{n} cwd={}\n", work.display())
+            }
             None => format!("daemon {n} started on {machine} "),
         };
         assert!(log.contains(&started), "{log}");
@@ -154,7 +157,7 @@ fn start_in_ns_ends_what_the_daemon_left_behind() {
     let work = sb.workdir("leftover");
     sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
     let exports = work.join("exports.sh");
-    std::fs::write(&exports, "NETBIOSNAME=LEFT\nENVNAME=left\nSERVER_IP=10.53.57.31\n").unwrap();
+    std::fs::write(&exports, "NETBIOSNAME=LEFT\nSERVER_IP=10.53.57.31\n").unwrap();
     let selftest = sb.anchor().to_string();
     let daemon = "setsid sh -c 'echo $$ > helper.pid; exec sleep infinity' < /dev/null > /dev/null 2>&1 &
                   cat > /dev/null; exit 3";
@@ -162,6 +165,7 @@ fn start_in_ns_ends_what_the_daemon_left_behind() {
         .command("unshare")
         .arg("--net")
         .arg(scripts().join("start_in_ns.sh"))
+        .env("ENVNAME", "left.samba")
         .arg("veth31")
         .arg(&exports)
         .arg(&selftest)
@@ -263,14 +267,14 @@ fn per_testenv_scripts_read_dos_line_ends_and_run_no_helper_programs() {
     }
     std::fs::write(
         work.join("exports.sh"),
-        "NETBIOSNAME=CRLF\r\nENVNAME=crlf\r\nSERVER_IP=10.53.57.31\r\nSERVER_IPV6=fd00::5357:5f1f\r\n",
+        "NETBIOSNAME=CRLF\r\nSERVER_IP=10.53.57.31\r\nSERVER_IPV6=fd00::5357:5f1f\r\n",
     )
     .unwrap();
     let s = scripts();
     let out = sb.must(&format!(
         "set -e; PATH='{shims}':$PATH; cd '{work}'
          '{s}/create_bridge.sh' selftest0 10.53.57.11 fd00::5357:5f0b
-         unshare --net '{s}/start_in_ns.sh' veth31 exports.sh $$ ip -br addr show veth31 &
+         ENVNAME=crlf.smbd unshare --net '{s}/start_in_ns.sh' veth31 exports.sh $$ ip -br addr show veth31 &
          '{s}/add_bridge_iface.sh' veth31-br selftest0
          wait $!",
         shims = shims.display(),
@@ -285,7 +289,7 @@ fn per_testenv_scripts_read_dos_line_ends_and_run_no_helper_programs() {
     } else {
         assert_eq!(used.lines().filter(|l| *l != "readlink").count(), 0, "helper programs run: {used}");
     }
-    assert!(out.contains("Created namespace for CRLF (crlf) PID "), "{out}");
+    assert!(out.contains("Created namespace for CRLF (crlf.smbd) PID "), "{out}");
     assert!(out.contains("10.53.57.31/24") && out.contains("fd00::5357:5f1f/112"), "{out}");
     let helper = std::fs::read_to_string(work.join("nsenter.sh")).unwrap();
     let line = helper.lines().find(|l| l.starts_with("exec ")).unwrap();

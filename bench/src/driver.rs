@@ -409,7 +409,7 @@ fn prepare_work(ctx: &Ctx, ids: &[u32]) -> Result<PathBuf> {
         fs::write(
             env.join("exports.sh"),
             format!(
-                "NETBIOSNAME=LOCALDC{x}\nENVNAME=env{x}\nSERVER_IP=10.53.57.{x}\n\
+                "NETBIOSNAME=LOCALDC{x}\nSERVER_IP=10.53.57.{x}\n\
                  SERVER_IPV6=fd00:0000:0000:0000:0000:0000:5357:5f{x:02x}\nUSERNAME=Administrator\n\
                  PASSWORD=locDCpass{x}\nKRB5_CONFIG={}/krb5.conf\n",
                 env.display()

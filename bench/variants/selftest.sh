@@ -22,7 +22,7 @@ exec 3<> "$BENCH_WORK/stdin" # selftest's end of the daemons' stdin
 for id in $BENCH_IDS; do
     n=${id%:*}
     dir=$BENCH_WORK/env$n
-    unshare --net "$scripts/start_in_ns.sh" "veth$n" "$dir/exports.sh" $$ "$BENCH_DAEMON" "$BENCH_WORK/ready" \
+    ENVNAME=env$n.samba unshare --net "$scripts/start_in_ns.sh" "veth$n" "$dir/exports.sh" $$ "$BENCH_DAEMON" "$BENCH_WORK/ready" \
         < "$BENCH_WORK/stdin" > "$dir/log" 2>&1 3>&- &
     if [ "$order" = attach-after-ready ]; then
         read -r _ < "$BENCH_WORK/ready"

@@ -101,6 +101,12 @@ pub struct Cli {
     #[arg(short, long, value_name = "DIR")]
     wd: Option<PathBuf>,
 
+    /// When CMD ends, end the target's network namespace with it: SIGTERM what is left in it and
+    /// delete its veth pairs. CMD runs as a child that gets every signal passed on; ns-exec exits
+    /// with its status, 128+N if signal N ended it (as a shell reports it)
+    #[arg(long)]
+    end_netns: bool,
+
     /// The command and its arguments
     #[arg(value_name = "CMD", trailing_var_arg = true)]
     cmd: Vec<OsString>,
@@ -181,8 +187,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli.cmd
     };
     let cmd = Command::new(argv, extra);
-    if entered.needs_fork() {
-        return fork_and_wait(&cmd);
+    if entered.needs_fork() || cli.end_netns {
+        let ended = fork_and_wait(&cmd, |_| {})?;
+        if !cli.end_netns {
+            return Ok(ended.pass_on());
+        }
+        entered.target.netns.end();
+        return Ok(ended.shell_status());
     }
     Err(exec(&cmd))
 }

@@ -31,6 +31,9 @@ Examples:
 
   # The PID of the holder labelled ad_dc, for scripts
   ns-ls --label ad_dc -n -o PID --no-interfaces
+
+  # The namespace of Samba's selftest (the one holding selftest0), to look inside it
+  ns-exec -t \"$(ns-ls --bridge selftest0 -n -o PID --no-interfaces)\" ns-ls --topology
 ";
 
 /// List network namespaces (other types with -t, as lsns does): inode, a process in it (the
@@ -55,6 +58,10 @@ pub struct Cli {
     /// Only the namespaces whose holder has this label (ns-unshare --name)
     #[arg(short, long, value_name = "LABEL")]
     label: Option<String>,
+
+    /// Only the namespaces that hold a bridge of this name (e.g. selftest's: selftest0)
+    #[arg(short, long, value_name = "NAME")]
+    bridge: Option<String>,
 
     /// The bridge topology: bridges, ports, veth peers and their namespaces
     #[arg(long, conflicts_with_all = ["json", "output"])]
@@ -101,7 +108,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         pid: cli.task,
         owned: cli.owned,
         label: cli.label.clone(),
-        interfaces: cli.json
+        bridge: cli.bridge.clone(),
+        interfaces: cli.bridge.is_some()
+            || cli.json
             || cli.topology
             || !cli.no_interfaces
             || cli.output.as_ref().is_some_and(|c| c.0.iter().any(|c| c == "IFACES")),
@@ -118,7 +127,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     // A listing is all or nothing: a termination signal from here on no longer cuts it short
     // (one that came earlier has already ended the run, before anything was printed).
     let output = nstools::signals::Deferred::block()?;
-    cli::print_line(&text)?;
+    if !text.is_empty() {
+        // No rows and no header (-n): no output at all, as lsns (not an empty line).
+        cli::print_line(&text)?;
+    }
     // For people reading the table (scripts use -n or --json): what could not be seen.
     // (As root, the few unreadable ones are special processes, not other users'.)
     if listing.hidden_processes > 0

@@ -43,12 +43,14 @@ pub struct EnterSpec {
 }
 
 /// What was entered.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Entered {
-    /// The namespace types entered.
+    /// The namespace types entered (those that were already the caller's are not among them).
     pub types: CloneFlags,
     /// The user namespace was entered automatically (rootless).
     pub auto_user: bool,
+    /// The target, still open: its network namespace and, for PID targets, its pidfd.
+    pub target: Target,
 }
 
 impl Entered {
@@ -62,6 +64,21 @@ fn ns_inode(path: &str) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
+/// True if the caller is already in the target's namespace of type `flag` (or the target has
+/// no such namespace file: an older kernel).
+fn already_in(target: &Target, flag: CloneFlags) -> bool {
+    let Some(name) = TYPES.iter().find(|(f, _)| *f == flag).map(|(_, n)| *n) else { return false };
+    let theirs = match target.pid {
+        Some(pid) => ns_inode(&format!("/proc/{pid}/ns/{name}")),
+        None if flag == CloneFlags::CLONE_NEWNET => Some(target.netns.inode()),
+        None if flag == CloneFlags::CLONE_NEWUSER => {
+            sys::ns_owner_userns(&target.netns).ok().and_then(|fd| nix::sys::stat::fstat(&fd).ok()).map(|st| st.st_ino)
+        }
+        None => None,
+    };
+    theirs.is_none() || theirs == ns_inode(&format!("/proc/thread-self/ns/{name}"))
+}
+
 fn names(flags: CloneFlags) -> String {
     TYPES.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
 }
@@ -72,22 +89,27 @@ pub fn enter(spec: &EnterSpec) -> Result<Entered> {
     let target = Target::open(&spec.target)?;
     let mut types = spec.types;
     if spec.all {
-        let pid = target.pid.ok_or_else(|| {
-            Error::usage("--all needs a PID target").detail("a namespace file holds only a network namespace")
-        })?;
-        types = CloneFlags::empty();
-        for (flag, name) in TYPES {
-            let theirs = ns_inode(&format!("/proc/{pid}/ns/{name}"));
-            if theirs.is_some() && theirs != ns_inode(&format!("/proc/self/ns/{name}")) {
-                types |= flag;
-            }
+        if target.pid.is_none() {
+            return Err(
+                Error::usage("--all needs a PID target").detail("a namespace file holds only a network namespace")
+            );
         }
+        types = TYPES.iter().fold(CloneFlags::empty(), |all, (flag, _)| all | *flag);
     }
     let others = types - (CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUSER);
     if target.pidfd.is_none() && !others.is_empty() {
         return Err(Error::usage(format!("cannot enter the {} namespace of {}", names(others), spec.target))
             .detail("a namespace file holds only a network namespace; give a PID"));
     }
+    // Namespaces that are already ours are skipped, as nsenter skips its own user namespace:
+    // entering them would change nothing, and costs a privilege the caller may not have.
+    types = types.iter().filter(|&flag| !already_in(&target, flag)).collect();
+    if types.is_empty() {
+        return Ok(Entered { types, auto_user: false, target });
+    }
+    // Entering a mount namespace moves the working directory to its root: come back to the
+    // caller's (by path) where it exists there, so that relative commands still work.
+    let cwd = types.contains(CloneFlags::CLONE_NEWNS).then(std::env::current_dir).and_then(|d| d.ok());
     let explicit_user = types.contains(CloneFlags::CLONE_NEWUSER);
     let mut auto_user = false;
     match setns_all(&target, types) {
@@ -113,7 +135,12 @@ pub fn enter(spec: &EnterSpec) -> Result<Entered> {
     if explicit_user && !spec.preserve_credentials {
         become_root()?;
     }
-    Ok(Entered { types: if auto_user { types | CloneFlags::CLONE_NEWUSER } else { types }, auto_user })
+    if let Some(dir) = cwd {
+        // Where it does not exist, stay at the namespace's root, as nsenter does.
+        let _ = std::env::set_current_dir(dir);
+    }
+    let types = if auto_user { types | CloneFlags::CLONE_NEWUSER } else { types };
+    Ok(Entered { types, auto_user, target })
 }
 
 /// One `setns` on the pidfd for everything; without a pidfd, the network namespace file.

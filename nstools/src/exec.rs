@@ -21,15 +21,34 @@ use crate::sys;
 /// PATH when the environment has none (as glibc's execvp).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Signals passed on to the child when ns-exec has to fork.
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
+/// Signals passed on to the child when ns-exec forks: every catchable one, except SIGCHLD
+/// (its own) and job control (SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT stop and continue ns-exec
+/// itself, as a terminal expects). Samba's forced stop of a testenv sends SIGUSR1 and SIGALRM.
+const FORWARDED: [Signal; 24] = [
     Signal::SIGHUP,
+    Signal::SIGINT,
     Signal::SIGQUIT,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGABRT,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
     Signal::SIGUSR1,
+    Signal::SIGSEGV,
     Signal::SIGUSR2,
+    Signal::SIGPIPE,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+    Signal::SIGSTKFLT,
+    Signal::SIGURG,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
     Signal::SIGWINCH,
+    Signal::SIGIO,
+    Signal::SIGPWR,
+    Signal::SIGSYS,
 ];
 
 /// A command and the environment to run it in.
@@ -140,9 +159,45 @@ fn restore_signals() {
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
-/// Fork, run the command in the child, pass signals on, and return the child's exit code
-/// (dying of the same signal if the child did).
-pub fn fork_and_wait(cmd: &Command) -> Result<u8> {
+/// How a command that ns-exec forked ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It exited with this status.
+    Exited(u8),
+    /// It was killed by this signal.
+    Signaled(Signal),
+}
+
+impl Ended {
+    /// The status as a shell reports it: the exit status, or 128 + N for signal N.
+    pub fn shell_status(self) -> u8 {
+        match self {
+            Ended::Exited(code) => code,
+            Ended::Signaled(sig) => exit::SIGNAL_BASE + sig as u8,
+        }
+    }
+
+    /// Pass the end on, as a command runner does: CMD's exit status, or die of CMD's signal
+    /// (returns 128 + N only if that signal cannot kill this process).
+    pub fn pass_on(self) -> u8 {
+        match self {
+            Ended::Exited(code) => code,
+            Ended::Signaled(sig) => {
+                crate::signals::die_of(sig);
+                exit::SIGNAL_BASE + sig as u8
+            }
+        }
+    }
+}
+
+/// Fork, run the command in the child, pass every catchable signal on to it, and return how it
+/// ended. `started` is called in the parent with the child's PID right after the fork (it cannot
+/// have been reaped yet).
+pub fn fork_and_wait(cmd: &Command, started: impl FnOnce(i32)) -> Result<Ended> {
+    // Rust ignores SIGPIPE; an ignored signal is discarded, so it could not be passed on.
+    #[allow(unsafe_code)]
+    // SAFETY: installs the default disposition, no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     let mut set: SigSet = FORWARDED.into_iter().collect();
     set.add(Signal::SIGCHLD);
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| Error::sys("cannot block signals", e))?;
@@ -156,6 +211,7 @@ pub fn fork_and_wait(cmd: &Command) -> Result<u8> {
         }
         ForkResult::Parent { child } => child,
     };
+    started(child.as_raw());
     loop {
         let Ok(Some(info)) = signals.read_signal() else { continue };
         let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
@@ -164,11 +220,8 @@ pub fn fork_and_wait(cmd: &Command) -> Result<u8> {
             continue;
         }
         match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code as u8),
-            Ok(WaitStatus::Signaled(_, sig, _)) => {
-                crate::signals::die_of(sig);
-                return Ok(exit::SIGNAL_BASE + sig as u8);
-            }
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Ended::Exited(code as u8)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ended::Signaled(sig)),
             _ => {}
         }
     }

@@ -451,22 +451,12 @@ fn shutdown(pid1: bool) -> ! {
 }
 
 fn release_veths() {
-    let Ok(own) = std::fs::read_link("/proc/self/ns/net") else { return };
-    let me = std::process::id().to_string();
-    let shared = std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && *p != me) else {
-            return false;
-        };
-        std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l == own)
-    });
-    if shared {
+    let Ok(own) = crate::netns::Netns::current() else { return };
+    if !own.processes().is_empty() {
         return;
     }
-    let Ok(mut nl) = Netlink::open() else { return };
-    let Ok(links) = nl.dump_links() else { return };
-    for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
-        let _ = nl.delete_link(link.index);
+    if let Ok(mut nl) = Netlink::open() {
+        nl.delete_veths();
     }
 }
 

@@ -43,7 +43,7 @@ pub struct Listing {
 pub struct Namespace {
     /// Inode number (`readlink /proc/PID/ns/TYPE`).
     pub inode: u64,
-    /// A process in it: the holder if there is one, else the lowest PID.
+    /// A process in it: the holder if there is one, else the oldest (the one that made it).
     pub pid: Option<i32>,
     /// Number of processes in it.
     pub nprocs: usize,
@@ -153,6 +153,8 @@ pub struct Query {
     pub owned: bool,
     /// Only namespaces whose holder has this label.
     pub label: Option<String>,
+    /// Only namespaces that hold a bridge of this name (and only that bridge's topology).
+    pub bridge: Option<String>,
     /// Read interfaces (network namespaces).
     pub interfaces: bool,
 }
@@ -205,6 +207,18 @@ fn scan_processes(kind: &str) -> (BTreeMap<u64, Found>, usize) {
         }
     }
     (found, hidden)
+}
+
+/// The process of `pids` that started first (by start time, then PID), if any is still there.
+fn oldest(pids: &[i32]) -> Option<i32> {
+    pids.iter().filter_map(|&pid| Some((start_time(pid)?, pid))).min().map(|(_, pid)| pid)
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat` field 22).
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after "(comm)": state is field 3, so starttime (22) is the 20th after it.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// nsfs bind mounts of `kind`: (inode, path).
@@ -369,14 +383,14 @@ pub fn list(query: &Query) -> Result<Listing> {
     let mut namespaces: Vec<Namespace> = found
         .iter()
         .map(|(inode, f)| {
-            let mut pids = f.pids.clone();
-            pids.sort_unstable();
-            let pid = f.holder.or_else(|| pids.first().copied());
+            // The holder, else the oldest process: the one that made the namespace (the lowest
+            // PID is not, once PIDs have wrapped).
+            let pid = f.holder.or_else(|| oldest(&f.pids));
             let args = pid.and_then(cmdline);
             Namespace {
                 inode: *inode,
                 pid,
-                nprocs: pids.len(),
+                nprocs: f.pids.len(),
                 holder: f.holder,
                 label: f.holder.and(args.as_deref()).and_then(holder::label_from_cmdline),
                 command: args.map(|a| a.join(" ")),
@@ -433,11 +447,12 @@ pub fn list(query: &Query) -> Result<Listing> {
         ns.interfaces = interfaces.remove(&ns.inode);
     }
     let mut bridges = bridges(&namespaces);
-    bridges.retain(|b| shown.is_none_or(|s| s == b.netns));
+    bridges.retain(|b| shown.is_none_or(|s| s == b.netns) && query.bridge.as_ref().is_none_or(|n| *n == b.name));
     namespaces.retain(|ns| {
         shown.is_none_or(|s| s == ns.inode)
             && (!query.owned || ns.holder.is_some())
             && query.label.as_ref().is_none_or(|l| ns.label.as_ref() == Some(l))
+            && query.bridge.as_ref().is_none_or(|name| bridges.iter().any(|b| b.netns == ns.inode && b.name == *name))
     });
     Ok(Listing { kind: kind.to_owned(), namespaces, bridges, hidden_processes: hidden })
 }

@@ -104,6 +104,36 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// The processes in this namespace that `/proc` shows, but the calling process.
+    pub fn processes(&self) -> Vec<i32> {
+        // As /proc numbers it: with a PID namespace of our own, getpid() is not what it shows.
+        let me = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str()?.parse::<i32>().ok());
+        let want = format!("net:[{}]", self.inode);
+        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| Some(pid) != me)
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l.as_os_str() == want.as_str())
+            })
+            .collect()
+    }
+
+    /// End this namespace now, instead of whenever its last process goes: SIGTERM to every
+    /// process left in it (but the caller), then delete its veth pairs, so that their peers in
+    /// other namespaces (a bridge port) are gone at once. Best effort: what cannot be done is
+    /// left to the kernel.
+    pub fn end(&self) {
+        for pid in self.processes() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        }
+        if let Ok(mut nl) = crate::netlink::Netlink::open_in(self) {
+            nl.delete_veths();
+        }
+    }
+}
+
 impl AsFd for Netns {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -64,9 +64,12 @@ pub fn interrupted(signal: Signal, undone: &str) -> Error {
         .code(exit::SIGNAL_BASE + signal as u8)
 }
 
-/// Die of `signal` (restoring its default action); returns only if it is ignored.
+/// Die of `signal` (restoring its default action), without a core dump of our own: the
+/// command that died of it has made one if it was to; returns only if it is ignored.
 pub fn die_of(signal: Signal) {
+    use nix::sys::resource::{Resource, setrlimit};
     use nix::sys::signal::{SigHandler, signal as set_handler};
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
     #[allow(unsafe_code)]
     // SAFETY: restoring the default disposition installs no handler code.
     let _ = unsafe { set_handler(signal, SigHandler::SigDfl) };

@@ -242,6 +242,14 @@ impl Netlink {
         self.request(Rtm::Newlink, NlmF::empty(), msg.build().expect("all fields of an Ifinfomsg have defaults"))
     }
 
+    /// Delete every veth pair of this namespace (both ends of each); best effort.
+    pub fn delete_veths(&mut self) {
+        let Ok(links) = self.dump_links() else { return };
+        for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+            let _ = self.delete_link(link.index);
+        }
+    }
+
     /// Delete a link (for a veth: both ends).
     pub fn delete_link(&mut self, index: u32) -> NlResult<()> {
         self.request(Rtm::Dellink, NlmF::empty(), ifinfomsg(index, false, vec![]))
