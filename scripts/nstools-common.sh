@@ -19,9 +19,10 @@ case ":$PATH:" in
 esac
 export PATH
 
-# nstools_die MESSAGE: one line on stderr, exit 1.
+# nstools_die MESSAGE: one line on stderr, exit 1. (printf, not echo: dash's echo turns a
+# backslash sequence in the message - a quoted bad line - into control characters.)
 nstools_die() {
-    echo "${0##*/}: $*" >&2
+    printf '%s\n' "${0##*/}: $*" >&2
     exit 1
 }
 

@@ -176,6 +176,7 @@ fn a_namespace_without_holder_shows_its_oldest_process() {
             echo 500 > /proc/sys/kernel/ns_last_pid
             unshare --net sleep infinity & first=$!
             while [ \"$(readlink /proc/$first/ns/net)\" = \"$(readlink /proc/self/ns/net)\" ]; do sleep 0.01; done
+            sleep 0.05 # start times count in clock ticks (10 ms): the later one starts a tick later
             echo 100 > /proc/sys/kernel/ns_last_pid
             nsenter -t $first --net sleep infinity & later=$!
             while [ \"$(readlink /proc/$later/exe)\" != \"$(readlink -f /bin/sleep)\" ]; do sleep 0.01; done

@@ -29,17 +29,20 @@ fn command_substitution_returns_at_once_and_the_holder_is_tiny() {
     let start = Instant::now();
     let pid: u32 = sb.must("p=$(ns-unshare --name tiny); echo $p").trim().parse().unwrap();
     assert!(start.elapsed() < Duration::from_millis(500), "$(ns-unshare) took {:?}", start.elapsed());
-    // Its own session, stdio on /dev/null, nothing else open but its signalfd.
+    // Its own session, stdio on /dev/null, nothing else open but its signalfd and (its stdout
+    // was a pipe) the socket on which a pipe-idiom claim could come.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
     assert_eq!(fields[3], pid.to_string(), "session leader");
     let fds = || nstools_tests::open_fds(pid);
     // The holder closes its commit pipe once it has read the commit byte, which ns-unshare
     // writes just before it exits: on a busy machine that can be a moment after $(...) returns.
-    wait_until(Duration::from_secs(2), || fds().len() == 4);
+    wait_until(Duration::from_secs(2), || fds().len() == 5);
     let fds = fds();
     assert_eq!(fds.iter().filter(|f| *f == "/dev/null").count(), 3, "{fds:?}");
-    assert_eq!(fds.len(), 4, "only stdio and the signalfd: {fds:?}");
+    assert!(fds.contains(&"anon_inode:[signalfd]".to_owned()), "{fds:?}");
+    assert_eq!(fds.iter().filter(|f| f.starts_with("socket:")).count(), 1, "{fds:?}");
+    assert_eq!(fds.len(), 5, "only stdio, the signalfd and the claim socket: {fds:?}");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let anon: u64 =
         status.lines().find(|l| l.starts_with("RssAnon:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -21,6 +21,7 @@ pub const GROUPS: &[Group] = &[
     ("faults/signals-ns-exec-ns-ls", signals_ns_exec_ns_ls),
     ("faults/sigkill-tools", sigkill_tools),
     ("faults/sigkill-testenv", sigkill_testenv),
+    ("faults/sigkill-pipe-idiom", sigkill_pipe_idiom),
     ("faults/daemon-crash", daemon_crash),
     ("faults/holder-crash", holder_crash),
     ("faults/selftest-dies", selftest_dies),
@@ -538,6 +539,98 @@ fn sigkill_tools() {
         left[1],
         left[2]
     ));
+}
+
+/// The pipe idiom `ns-unshare | ns-exec CMD`, with SIGKILL at random points to ns-unshare, to
+/// ns-exec (or CMD, which it becomes), or to both: once CMD has run and ended, nothing may be
+/// left. The one window that can leave a holder is ns-exec killed after ns-unshare printed and
+/// before ns-exec read it (nobody learnt of the holder then, as when ns-unshare itself is killed
+/// after it printed): that holder is listed by ns-ls, and `ns-unshare --stop` ends it.
+fn sigkill_pipe_idiom() {
+    let g = "faults/sigkill-pipe-idiom";
+    let mut sb = sandbox!(g);
+    let w = Watch::default();
+    let baseline = Snapshot::take(&sb, &w);
+    let mut rng = Rng::new(23);
+    let dir = sb.workdir("pipe");
+    verdict(g, "ns-unshare | ns-exec CMD: SIGKILL at random points; nothing left once CMD has run", || {
+        let variants = [("", ""), ("--map-root-user", ""), ("--pid --mount", "--all"), ("--json --uts", "")];
+        let (mut ran, mut unread, mut whole) = (0, 0, 0);
+        for i in 0..40 {
+            let (flags, exec_flags) = variants[i % variants.len()];
+            let marker = dir.join(format!("ran{i}"));
+            let mut pipeline = sb
+                .command("sh")
+                .arg("-c")
+                .arg(format!(
+                    "ns-unshare {flags} | ns-exec {exec_flags} sh -c 'touch {m}; sleep 0.02'",
+                    m = marker.display()
+                ))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            count_runs(2);
+            std::thread::sleep(Duration::from_micros(rng.below(15000)));
+            // The pipeline's processes: ns-unshare (and its holder), ns-exec or its command.
+            let victims: Vec<u32> = sb.tagged_processes().into_iter().filter(|p| *p != pipeline.id()).collect();
+            let kind = rng.below(3);
+            for p in &victims {
+                let is_unshare = comm_of(*p) == "ns-unshare" && nstools_tests::zombie_child_of(*p).is_none();
+                let parent_is_sh = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit_once(')').map(|(_, r)| r.split_whitespace().nth(1) == Some(&pipeline.id().to_string()))
+                    })
+                    .unwrap_or(false);
+                if !parent_is_sh {
+                    continue; // a holder: never killed here
+                }
+                if kind == 2 || (kind == 0) == is_unshare {
+                    signal(*p, Signal::SIGKILL);
+                }
+            }
+            pipeline.wait().unwrap();
+            if marker.exists() {
+                ran += 1;
+                // CMD ran, and has ended with the pipeline: nothing may be left.
+                assert_unchanged(&sb, &w, &baseline, Duration::from_secs(3));
+            } else {
+                let left = settled_processes(&sb);
+                let listing = ns_ls(&sb);
+                // A holder that was claimed just before the kill exits by itself meanwhile.
+                let left: Vec<u32> = left.into_iter().filter(|p| alive(*p)).collect();
+                if left.is_empty() {
+                    whole += 1;
+                } else {
+                    unread += 1;
+                    let listed = listing["namespaces"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|n| left.iter().any(|p| n["holder"] == *p))
+                        .count();
+                    assert_eq!(
+                        listed,
+                        left.len(),
+                        "run {i} ({flags}): the holders left are listed by ns-ls: {left:?} {:?}",
+                        left.iter().map(|p| (comm_of(*p), nstools_tests::open_fds(*p))).collect::<Vec<_>>()
+                    );
+                    for p in left {
+                        Cmd::new("ns-unshare", &["--stop", &p.to_string()]).run(&sb).ok();
+                    }
+                }
+                assert_unchanged(&sb, &w, &baseline, Duration::from_secs(3));
+            }
+        }
+        note(format!(
+            "SIGKILL, pipe idiom: 40 runs: {ran} ran CMD, nothing left; {whole} killed before CMD, nothing left; {unread} killed between print and read, holder left and listed"
+        ));
+        format!(
+            "40 runs: {ran} ran CMD (nothing left after it), {whole} killed before CMD with nothing left, {unread} left an unread holder (listed by ns-ls, stopped)"
+        )
+    });
 }
 
 /// SIGKILL to `testenv up` (the whole process group) at random points: what remains is

@@ -577,7 +577,7 @@ fn flags() {
     );
     fail(&sb, &w, g, "bad --print", Cmd::new("ns-unshare", &["--print", "inode"]), 2, "invalid value 'inode'");
     fail(&sb, &w, g, "bad --bind-file", Cmd::new("ns-unshare", &["--bind-file", "nocolon"]), 2, "expected SRC:DEST");
-    fail(&sb, &w, g, "--exit-with 0", Cmd::new("ns-unshare", &["--exit-with", "0"]), 2, "0 is not in 1..=");
+    fail(&sb, &w, g, "--exit-with 0", Cmd::new("ns-unshare", &["--exit-with", "0"]), 2, "'0' is not a valid PID");
     fail(
         &sb,
         &w,

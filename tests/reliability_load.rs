@@ -90,7 +90,8 @@ fn sixty_testenvs() {
         Cmd::new("ns-exec", &["-t", &first.to_string(), "ping", "-c1", "-W5", &format!("10.53.57.{last}")])
             .run(&sb)
             .ok();
-        let topo = Cmd::new("ns-ls", &["--topology"]).run(&sb).ok().to_owned();
+        // This selftest namespace's bridge only: other tests may run bridges of their own.
+        let topo = Cmd::new("ns-ls", &["--topology", "-p", &parent.to_string()]).run(&sb).ok().to_owned();
         assert_eq!(topo.lines().filter(|l| l.contains(" ⇄ veth")).count(), TESTENVS as usize, "{topo}");
         // Tear down as selftest does: close every daemon's stdin.
         let down = Instant::now();

@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -27,7 +28,8 @@ pub const OWN_FAILURE: u8 = exit::EXEC_FAILED;
 
 const EXAMPLES: &str = "\
 Examples:
-  # Samba: run samba in a fresh network namespace (the target comes from stdin)
+  # Samba: run samba in a fresh network namespace (the target comes from stdin); the namespace
+  # lives as long as samba, as with 'unshare --net samba -i'
   ns-unshare | ns-exec samba -i
 
   # Look inside a testenv; from the user's own shell too, when the testenv was made inside
@@ -148,10 +150,64 @@ fn stdin_to_dev_null() -> Result<()> {
     nix::unistd::dup2_stdin(&null).map_err(|e| Error::sys("cannot redirect stdin", e))
 }
 
+/// The pipe idiom (`ns-unshare | ns-exec CMD`): when the target comes through a pipe from
+/// ns-unshare, tie its holder to this process - and so to CMD, which this process becomes - so
+/// that the namespace lives as long as CMD. Done once the pipe is read (ns-unshare has printed,
+/// so its holder listens), before anything else that can fail: then the holder also ends when
+/// ns-exec does without running CMD. Any other pipe is left alone.
+fn tie_piped_holder() {
+    let stdin = std::io::stdin();
+    if nstools::holder::PipeId::of(&stdin).is_none() {
+        return;
+    }
+    if let Ok(me) = nstools::sys::pidfd_open(std::process::id() as i32) {
+        nstools::holder::claim(stdin.as_fd(), me.as_fd());
+    }
+}
+
+/// Called by `main` before it parses the arguments: if they cannot be parsed (bad flags,
+/// `--help`) and the target would have come from a pipe, the piped holder must end with this
+/// process all the same. Parses only in that case (no `-t` anywhere, stdin a pipe).
+pub fn before_parsing() {
+    let maybe_target = std::env::args_os().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == "--target" || a.starts_with("--target=") || (a.starts_with('-') && !a.starts_with("--") && a.contains('t'))
+    });
+    if !maybe_target && nstools::holder::PipeId::of(std::io::stdin()).is_some() && Cli::try_parse().is_err() {
+        // Until ns-unshare has printed and gone (at once), or a writer that is not ns-unshare
+        // has kept the pipe open for two seconds.
+        drain_stdin(std::time::Duration::from_secs(2));
+        tie_piped_holder();
+    }
+}
+
+/// Read stdin to its end, or until `limit` passes.
+fn drain_stdin(limit: std::time::Duration) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let end = std::time::Instant::now() + limit;
+    let stdin = std::io::stdin();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, ms), Ok(n) if n > 0) {
+            return;
+        }
+        if !matches!(nix::unistd::read(&stdin, &mut buf), Ok(n) if n > 0) {
+            return;
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> Result<u8> {
     let (target, from_stdin) = match cli.target {
         Some(t) => (t, false),
-        None => (target_from_stdin()?, true),
+        None => {
+            let target = target_from_stdin();
+            tie_piped_holder();
+            (target?, true)
+        }
     };
     let mut extra = Vec::new();
     for file in &cli.env_file {

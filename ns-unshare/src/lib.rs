@@ -39,6 +39,13 @@ Examples:
   # End it: the namespace goes with its holder (--stop also waits until it is gone)
   kill \"$pid\"
   ns-unshare --stop \"$pid\"
+
+  # A label is a name for the holder: every tool takes it as a target
+  ns-unshare --name lab; ns-exec -t lab ip -br addr; ns-unshare --stop lab
+
+How long it lives: piped into ns-exec (ns-unshare | ns-exec CMD) the holder ends when CMD ends,
+as with 'unshare --net CMD'; otherwise until it is stopped (--stop, SIGTERM), its --exit-with
+process exits, or its --bind mount is removed (ip netns delete NAME).
 ";
 
 /// Create new namespaces (network always; user, mount, UTS, IPC, PID on request), kept alive by
@@ -92,9 +99,9 @@ pub struct Cli {
     #[arg(long, value_name = "LABEL")]
     name: Option<String>,
 
-    /// Exit when process PID exits (no polling: a pidfd)
-    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
-    exit_with: Option<i32>,
+    /// Exit when this process exits (no polling: a pidfd): a PID, PID:INODE, or a holder's label
+    #[arg(long, value_name = "PID", value_parser = TargetSpec::from_str)]
+    exit_with: Option<TargetSpec>,
 
     /// Also persist the network namespace at PATH (a bind mount, e.g. /run/netns/NAME);
     /// remove it with 'umount PATH; rm PATH' (or 'ip netns delete NAME')
@@ -109,7 +116,8 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Print::Pid)]
     print: Print,
 
-    /// Instead of creating: stop these holders (SIGTERM) and wait until they are gone
+    /// Instead of creating: stop these holders (SIGTERM) and wait until they are gone; a PID,
+    /// PID:INODE, or a holder's label
     #[arg(long, value_name = "PID", num_args = 1.., value_parser = TargetSpec::from_str, exclusive = true)]
     stop: Vec<TargetSpec>,
 }
@@ -138,6 +146,18 @@ fn parse_bind_file(s: &str) -> std::result::Result<(PathBuf, PathBuf), String> {
     }
 }
 
+/// The process a `--exit-with` target names: its PID (a namespace file names none).
+fn process_of(target: &TargetSpec) -> Result<i32> {
+    let opened = match target {
+        TargetSpec::Path(_) => None, // a namespace file, never a process
+        _ => nstools::Target::open(target)?.pid,
+    };
+    opened.ok_or_else(|| {
+        Error::usage(format!("{target} is not a process"))
+            .detail("give a PID, PID:INODE or a holder's label: the holder exits with that process")
+    })
+}
+
 pub fn run(cli: Cli) -> Result<u8> {
     let _always_a_network_namespace = cli.net;
     if !cli.stop.is_empty() {
@@ -148,6 +168,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     if cli.name.as_deref().is_some_and(|n| n.is_empty() || n.contains(['\n', '\0'])) {
         return Err(Error::usage("invalid --name").detail("a label is one non-empty line"));
     }
+    let exit_with = match &cli.exit_with {
+        Some(t) => Some(process_of(t).map_err(|e| e.context("--exit-with"))?),
+        None => None,
+    };
     let spec = HolderSpec {
         user: cli.user || cli.map_root_user,
         map_root: cli.map_root_user,
@@ -157,7 +181,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         ipc: cli.ipc,
         pid: cli.pid,
         lo_up: !cli.no_lo,
-        exit_with: cli.exit_with,
+        exit_with,
         bind: cli.bind,
         bind_files: cli.bind_files,
     };

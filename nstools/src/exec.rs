@@ -9,7 +9,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, kill, pthread_sigmask, signal};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, execve};
@@ -153,9 +153,7 @@ fn exec_inner(cmd: &Command) -> Result<std::convert::Infallible> {
 /// Default dispositions and an empty mask for the command (Rust ignores SIGPIPE; our own
 /// masks must not leak into it).
 fn restore_signals() {
-    #[allow(unsafe_code)]
-    // SAFETY: installs the default disposition, no handler code.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    sys::default_action(Signal::SIGPIPE);
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
@@ -195,9 +193,7 @@ impl Ended {
 /// have been reaped yet).
 pub fn fork_and_wait(cmd: &Command, started: impl FnOnce(i32)) -> Result<Ended> {
     // Rust ignores SIGPIPE; an ignored signal is discarded, so it could not be passed on.
-    #[allow(unsafe_code)]
-    // SAFETY: installs the default disposition, no handler code.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    sys::default_action(Signal::SIGPIPE);
     let mut set: SigSet = FORWARDED.into_iter().collect();
     set.add(Signal::SIGCHLD);
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| Error::sys("cannot block signals", e))?;

@@ -19,7 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::holder;
+use crate::holder::Identity;
 use crate::netlink::Netlink;
 use crate::netlink::addr::Address;
 use crate::netlink::link::Link;
@@ -51,6 +51,10 @@ pub struct Namespace {
     pub holder: Option<i32>,
     /// Label of the holder (`ns-unshare --name`).
     pub label: Option<String>,
+    /// The process the holder exits with (`ns-unshare --exit-with`).
+    pub exit_with: Option<i32>,
+    /// The process that claimed the holder (`ns-unshare | ns-exec CMD`): the holder exits with it.
+    pub claimed_by: Option<i32>,
     /// Command line of `pid`.
     pub command: Option<String>,
     /// Paths where it is bind-mounted (`/run/netns/NAME`, `ns-unshare --bind`).
@@ -162,17 +166,13 @@ pub struct Query {
 #[derive(Debug, Default)]
 struct Found {
     pids: Vec<i32>,
-    holder: Option<i32>,
+    holder: Option<Identity>,
     binds: Vec<String>,
 }
 
 fn inode_of_link(target: &std::path::Path) -> Option<u64> {
     let text = target.to_str()?;
     text.rsplit_once('[')?.1.strip_suffix(']')?.parse().ok()
-}
-
-fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim_end().to_owned())
 }
 
 fn cmdline(pid: i32) -> Option<Vec<String>> {
@@ -202,8 +202,9 @@ fn scan_processes(kind: &str) -> (BTreeMap<u64, Found>, usize) {
         let Some(inode) = inode_of_link(&link) else { continue };
         let ns = found.entry(inode).or_default();
         ns.pids.push(pid);
-        if ns.holder.is_none() && read_trimmed(&format!("/proc/{pid}/comm")).is_some_and(|c| holder::is_holder(&c)) {
-            ns.holder = Some(pid);
+        if ns.holder.is_none() {
+            // A holder holds the namespaces it made; the others it shares with its creator.
+            ns.holder = Identity::of(pid).filter(|h| h.made.contains(&kind));
         }
     }
     (found, hidden)
@@ -224,37 +225,7 @@ fn start_time(pid: i32) -> Option<u64> {
 /// nsfs bind mounts of `kind`: (inode, path).
 fn scan_binds(kind: &str) -> Vec<(u64, String)> {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
-    let prefix = format!("{kind}:[");
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            if right.split_whitespace().next() != Some("nsfs") {
-                return None;
-            }
-            let mut fields = left.split_whitespace();
-            let root = fields.nth(3)?;
-            let point = fields.next()?;
-            let inode = root.strip_prefix(&prefix)?.strip_suffix(']')?.parse().ok()?;
-            Some((inode, unescape_mountinfo(point)))
-        })
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            out.push(((bytes[i + 1] - b'0') << 6) | ((bytes[i + 2] - b'0') << 3) | (bytes[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::netns::nsfs_mounts(&text, kind)
 }
 
 /// Open a namespace found by [`scan_processes`] or [`scan_binds`].
@@ -385,14 +356,17 @@ pub fn list(query: &Query) -> Result<Listing> {
         .map(|(inode, f)| {
             // The holder, else the oldest process: the one that made the namespace (the lowest
             // PID is not, once PIDs have wrapped).
-            let pid = f.holder.or_else(|| oldest(&f.pids));
+            let holder = f.holder.as_ref();
+            let pid = holder.map(|h| h.pid).or_else(|| oldest(&f.pids));
             let args = pid.and_then(cmdline);
             Namespace {
                 inode: *inode,
                 pid,
                 nprocs: f.pids.len(),
-                holder: f.holder,
-                label: f.holder.and(args.as_deref()).and_then(holder::label_from_cmdline),
+                holder: holder.map(|h| h.pid),
+                label: holder.and_then(|h| h.label.clone()),
+                exit_with: holder.and_then(|h| h.exit_with),
+                claimed_by: holder.and_then(|h| h.claimed_by),
                 command: args.map(|a| a.join(" ")),
                 binds: f.binds.clone(),
                 current: current == Some(*inode),
@@ -496,14 +470,6 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo("/run/netns/a\\040b"), "/run/netns/a b");
-        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
-    }
 
     #[test]
     fn finds_own_namespace() {

@@ -155,6 +155,44 @@ pub fn ns_type_name(kind: i32) -> &'static str {
     }
 }
 
+/// The nsfs mounts of namespaces of type `kind` (`net`...) in a mountinfo text (what
+/// `/proc/self/mountinfo` holds): (namespace inode, mount point). These are the namespaces
+/// persisted by bind mounts: `ip netns add`, `ns-unshare --bind`.
+pub fn nsfs_mounts(mountinfo: &str, kind: &str) -> Vec<(u64, String)> {
+    let prefix = format!("{kind}:[");
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split_whitespace().next() != Some("nsfs") {
+                return None;
+            }
+            let mut fields = left.split_whitespace();
+            let root = fields.nth(3)?;
+            let point = fields.next()?;
+            let inode = root.strip_prefix(&prefix)?.strip_suffix(']')?.parse().ok()?;
+            Some((inode, unescape_mountinfo(point)))
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            out.push(((bytes[i + 1] - b'0') << 6) | ((bytes[i + 2] - b'0') << 3) | (bytes[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A target as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSpec {
@@ -162,8 +200,10 @@ pub enum TargetSpec {
     Pid(i32),
     /// A process ID and the inode its network namespace must have.
     PidInode(i32, u64),
-    /// A namespace file (an nsfs path, or `/run/netns/NAME` for a bare name).
+    /// A namespace file (an nsfs path).
     Path(PathBuf),
+    /// A bare name: `/run/netns/NAME` if it exists (`ip netns`), else the holder labelled so.
+    Name(String),
 }
 
 fn parse_pid(text: &str, whole: &str) -> Result<i32> {
@@ -204,7 +244,7 @@ impl FromStr for TargetSpec {
         if text == "." || text == ".." || text.contains('\0') {
             return Err(invalid("not a valid namespace name"));
         }
-        Ok(TargetSpec::Path(Path::new(RUN_NETNS).join(text)))
+        Ok(TargetSpec::Name(text.to_owned()))
     }
 }
 
@@ -214,6 +254,7 @@ impl fmt::Display for TargetSpec {
             TargetSpec::Pid(pid) => write!(f, "process {pid}"),
             TargetSpec::PidInode(pid, inode) => write!(f, "process {pid} (netns {inode})"),
             TargetSpec::Path(p) => write!(f, "{}", p.display()),
+            TargetSpec::Name(name) => write!(f, "{}", Path::new(RUN_NETNS).join(name).display()),
         }
     }
 }
@@ -266,10 +307,9 @@ pub fn open_pid_ns(pid: i32, pidfd: &OwnedFd, kind: &str) -> Result<File> {
             .hint("the process belongs to another user (or user namespace): run as that user or as root"),
         _ => Error::io(format!("cannot open {path}"), &e),
     })?;
-    sys::pidfd_send_signal(pidfd.as_fd(), 0).or_else(|e| match e {
-        Errno::EPERM => Ok(()), // alive, just not ours to signal
-        _ => Err(Error::sys(format!("process {pid} exited while its namespace was being opened"), e)),
-    })?;
+    if sys::pidfd_exited(pidfd) {
+        return Err(Error::sys(format!("process {pid} exited while its namespace was being opened"), Errno::ESRCH));
+    }
     Ok(file)
 }
 
@@ -294,17 +334,31 @@ impl Target {
                 Ok(Target { spec: spec.clone(), pid: Some(pid), pidfd: Some(pidfd), netns })
             }
             TargetSpec::Path(ref path) => {
-                let netns = Netns::open_path(path).map_err(|e| {
-                    let under_run_netns = path.parent() == Some(Path::new(RUN_NETNS));
-                    if under_run_netns && e.errno() == Some(Errno::ENOENT) {
-                        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                        Error::sys(format!("no network namespace named {}", quote(&name)), Errno::ENOENT)
-                            .detail(format!("{} does not exist, and the name is not a PID or a path", path.display()))
-                    } else {
-                        e
-                    }
-                })?;
+                let netns = Netns::open_path(path)?;
                 Ok(Target { spec: spec.clone(), pid: None, pidfd: None, netns })
+            }
+            TargetSpec::Name(ref name) => {
+                // `ip netns` names first, as before; then the label of one of our holders.
+                let path = Path::new(RUN_NETNS).join(name);
+                match Netns::open_path(&path) {
+                    Err(e) if e.errno() == Some(Errno::ENOENT) => {}
+                    other => {
+                        return other.map(|netns| Target {
+                            spec: TargetSpec::Path(path),
+                            pid: None,
+                            pidfd: None,
+                            netns,
+                        });
+                    }
+                }
+                match crate::holder::resolve_label(name)? {
+                    Some(pid) => Target::open(&TargetSpec::Pid(pid)),
+                    None => Err(Error::sys(format!("no network namespace named {}", quote(name)), Errno::ENOENT)
+                        .detail(format!(
+                            "{} does not exist, no holder is labelled so, and the name is not a PID or a path",
+                            path.display()
+                        ))),
+                }
             }
         }
     }
@@ -320,12 +374,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/run/netns/a\\040b"), "/run/netns/a b");
+        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
+        let info = "36 25 0:4 net:[4026532841] /run/netns/lab rw shared:5 - nsfs nsfs rw\n\
+                    37 25 0:4 mnt:[4026532000] /x rw - nsfs nsfs rw\n\
+                    22 1 0:21 / /proc rw - proc proc rw\n";
+        assert_eq!(nsfs_mounts(info, "net"), [(4026532841, "/run/netns/lab".to_owned())]);
+    }
+
+    #[test]
     fn parses_target_forms() {
         assert_eq!("4242".parse::<TargetSpec>().unwrap(), TargetSpec::Pid(4242));
         assert_eq!("4242:4026532841".parse::<TargetSpec>().unwrap(), TargetSpec::PidInode(4242, 4026532841));
         assert_eq!("/proc/1/ns/net".parse::<TargetSpec>().unwrap(), TargetSpec::Path("/proc/1/ns/net".into()));
         assert_eq!("./x".parse::<TargetSpec>().unwrap(), TargetSpec::Path("./x".into()));
-        assert_eq!("ad_dc".parse::<TargetSpec>().unwrap(), TargetSpec::Path("/run/netns/ad_dc".into()));
+        assert_eq!("ad_dc".parse::<TargetSpec>().unwrap(), TargetSpec::Name("ad_dc".into()));
     }
 
     #[test]

@@ -68,11 +68,8 @@ pub fn interrupted(signal: Signal, undone: &str) -> Error {
 /// command that died of it has made one if it was to; returns only if it is ignored.
 pub fn die_of(signal: Signal) {
     use nix::sys::resource::{Resource, setrlimit};
-    use nix::sys::signal::{SigHandler, signal as set_handler};
     let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
-    #[allow(unsafe_code)]
-    // SAFETY: restoring the default disposition installs no handler code.
-    let _ = unsafe { set_handler(signal, SigHandler::SigDfl) };
+    crate::sys::default_action(signal);
     let set: SigSet = [signal].into_iter().collect();
     let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     let _ = raise(signal);

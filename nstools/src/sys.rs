@@ -1,26 +1,36 @@
-//! The few system calls nix does not wrap: pidfds and the nsfs ioctls. The only module with
-//! `unsafe` code; each call is a plain syscall on owned or borrowed descriptors.
+//! The few system calls that nix does not wrap safely, and the only module with `unsafe` code:
+//! nsfs ioctls, `fork`, closing descriptor ranges, `_exit`, signal dispositions. pidfds go
+//! through rustix's typed wrappers. A function whose safety depends on its caller is an
+//! `unsafe fn` with a `# Safety` section; the others are safe to call whatever the caller does.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
+}
 
 /// `pidfd_open(2)`: a descriptor that refers to this process and no other, even after its
 /// PID is reused.
 pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: plain syscall; on success the kernel returns a new descriptor that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(Errno::EINVAL)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(errno)
 }
 
-/// `pidfd_send_signal(2)`; signal 0 checks that the process still exists.
-pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<(), Errno> {
-    // SAFETY: plain syscall with a borrowed, open descriptor and no info pointer.
-    let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
-    };
-    Errno::result(r).map(drop)
+/// `pidfd_send_signal(2)`.
+pub fn pidfd_send_signal(pidfd: impl AsFd, signal: Signal) -> Result<(), Errno> {
+    let signal = rustix::process::Signal::from_named_raw(signal as i32).ok_or(Errno::EINVAL)?;
+    rustix::process::pidfd_send_signal(pidfd, signal).map_err(errno)
+}
+
+/// True once the process of `pidfd` has exited (its pidfd is readable), without waiting.
+pub fn pidfd_exited(pidfd: impl AsFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 const NSIO: u64 = 0xb7;
@@ -65,36 +75,102 @@ pub fn borrow_socket(sock: &neli::socket::synchronous::NlSocketHandle) -> Borrow
     unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) }
 }
 
-/// `fork(2)`. Only sound while the process has a single thread (the tools fork before they
-/// start any); checked in debug builds.
+/// True if the process has a single thread, asked of the kernel: `unshare(CLONE_SIGHAND)`
+/// fails with EINVAL when the signal handlers are shared, i.e. with another thread, and
+/// otherwise changes nothing. (No /proc: that may belong to another PID namespace by now.)
+fn single_threaded() -> bool {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_SIGHAND).is_ok()
+}
+
+/// `fork(2)`, refused (EDEADLK) unless the process has a single thread: in the child only the
+/// calling thread exists, and a lock another thread held (the allocator's, stdio's) would stay
+/// locked forever. The tools fork before they start any thread, and join every thread they start.
 pub fn fork() -> Result<nix::unistd::ForkResult, Errno> {
-    debug_assert!(
-        std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1) == 1,
-        "fork() with more than one thread"
-    );
-    // SAFETY: single-threaded (see above), so the child may run arbitrary code.
+    if !single_threaded() {
+        return Err(Errno::EDEADLK);
+    }
+    // SAFETY: single-threaded (checked above; only this thread could start another).
     unsafe { nix::unistd::fork() }
 }
 
-/// Close every descriptor from `first` up, except those in `keep`.
-pub fn close_fds_except(first: i32, keep: &[i32]) {
-    let mut keep: Vec<i32> = keep.iter().copied().filter(|&fd| fd >= first).collect();
-    keep.sort_unstable();
-    let mut from = first as u32;
-    for fd in keep.into_iter().chain(std::iter::once(i32::MAX)) {
-        let fd = fd as u32;
-        if fd > from {
-            // SAFETY: close_range only closes descriptors; the kept ones are outside the range.
-            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0) };
-        }
-        from = fd.saturating_add(1);
+/// Put each descriptor of `keep` at its slot (a fixed number from 3 up) and close every other
+/// descriptor from 3 up (`close_range(2)`), then run `rest` with them, in slot order: what the
+/// holder does before its event loop, so that no inherited descriptor (a pipe, a socket) stays
+/// open in it, and others can find its descriptors by number. `rest` never returns.
+///
+/// Sound because nothing can use a closed descriptor afterwards: the process has a single
+/// thread (checked: it `_exit`s with 1 otherwise), `rest` is given only what it keeps, and
+/// control never goes back to the frames that owned the others (a panic in `rest` also ends in
+/// `_exit`, without unwinding into them).
+pub fn keep_fds_then(keep: Vec<(OwnedFd, i32)>, rest: impl FnOnce(Vec<OwnedFd>) -> std::convert::Infallible) -> ! {
+    if !single_threaded() || keep.iter().any(|(_, slot)| *slot < 3) {
+        exit_now(1);
     }
+    let above = keep.iter().map(|(_, slot)| *slot).max().unwrap_or(2) + 1;
+    let mut moved = Vec::new();
+    for (fd, slot) in keep {
+        // First out of the way of every slot (the originals may sit on one another's slots).
+        match nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(above)) {
+            // SAFETY: a new descriptor, ours alone.
+            Ok(raw) => moved.push((unsafe { OwnedFd::from_raw_fd(raw) }, slot)),
+            Err(_) => exit_now(1),
+        }
+    }
+    let close = |from: u32, to: u32| {
+        // SAFETY: only closes descriptors; none of them is used again (see above).
+        unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) };
+    };
+    close(3, above as u32 - 1); // the slots are free now; the originals are among what closed
+    let mut kept = Vec::new();
+    for (fd, slot) in moved {
+        // SAFETY: `slot` is free (just closed); dup3 makes it a copy of `fd`, ours alone.
+        if unsafe { libc::dup3(fd.as_raw_fd(), slot, libc::O_CLOEXEC) } != slot {
+            exit_now(1);
+        }
+        kept.push((slot, unsafe { OwnedFd::from_raw_fd(slot) }));
+        std::mem::forget(fd); // closed with everything above the slots, next
+    }
+    close(above as u32, u32::MAX);
+    kept.sort_by_key(|(slot, _)| *slot);
+    let kept = kept.into_iter().map(|(_, fd)| fd).collect();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rest(kept))) {
+        Ok(never) => match never {},
+        Err(_) => exit_now(1),
+    }
+}
+
+/// Move `fd` to the free descriptor number `slot` (the holder's fixed slots, for a descriptor
+/// that arrives after [`keep_fds_then`]). EBUSY if `slot` is in use by another descriptor.
+pub fn move_fd(fd: OwnedFd, slot: i32) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() == slot {
+        return Ok(fd);
+    }
+    if !single_threaded() {
+        return Err(Errno::EDEADLK);
+    }
+    // SAFETY: F_GETFD only reads the flags of a descriptor number.
+    if slot < 3 || unsafe { libc::fcntl(slot, libc::F_GETFD) } != -1 {
+        return Err(Errno::EBUSY);
+    }
+    // SAFETY: `slot` is free and no other thread can take it meanwhile (single thread); dup3
+    // makes it a copy of `fd`, which is then closed: the result is ours alone.
+    if unsafe { libc::dup3(fd.as_raw_fd(), slot, libc::O_CLOEXEC) } != slot {
+        return Err(Errno::last());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(slot) })
 }
 
 /// `_exit(2)`: leave at once, without running destructors or flushing anything.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no process state we rely on.
     unsafe { libc::_exit(code) }
+}
+
+/// Restore the default disposition of `signal` (Rust ignores SIGPIPE; a command we run, or
+/// our own death by a signal, needs the default back).
+pub fn default_action(signal: Signal) {
+    // SAFETY: installing SIG_DFL runs no handler code of ours.
+    let _ = unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) };
 }
 
 /// `sigtimedwait(2)` on blocked signals: returns when one of `set` is pending or `timeout`

@@ -1,0 +1,109 @@
+//! `ns-unshare --bind PATH`: the network namespace persisted by a bind mount, as `ip netns add`
+//! does, and its end: when the mount goes (`ip netns delete NAME`, `umount PATH`), the holder
+//! exits, so the namespace and its interfaces go with it. The holder learns of it from the
+//! mount table's change notification (`poll` on `/proc/self/mountinfo` gives `POLLPRI`), never
+//! by polling. Killing the holder leaves the mount in place (it holds the namespace by itself).
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use crate::error::{Error, Result};
+use crate::netns::RUN_NETNS;
+
+/// The mount table of the caller's mount namespace, and the bind mount to look for in it.
+#[derive(Debug)]
+pub(super) struct MountWatch {
+    /// `/proc/self/mountinfo`, opened in the caller's mount namespace (it stays that one's, even
+    /// after the holder makes a mount namespace of its own).
+    pub fd: OwnedFd,
+    /// Where the network namespace is bound (absolute).
+    pub path: PathBuf,
+}
+
+impl MountWatch {
+    /// Open the caller's mount table, to watch the bind mount at `path`.
+    pub fn open(path: &Path) -> Result<MountWatch> {
+        let file = File::open("/proc/self/mountinfo")
+            .map_err(|e| Error::io("cannot open /proc/self/mountinfo (to watch the --bind mount)", &e))?;
+        Ok(MountWatch { fd: file.into(), path: path.to_owned() })
+    }
+
+    /// True while the holder's network namespace is still bound at the path.
+    pub fn still_bound(&self) -> bool {
+        let Ok(own) = crate::sys::current_netns_inode() else { return true };
+        let mut text = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // From the start each time: a seq file reads afresh from offset 0.
+            match rustix::io::pread(&self.fd, &mut buf, text.len() as u64) {
+                Ok(0) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return true, // unreadable: do not end on a guess
+            }
+        }
+        let shown = self.path.to_string_lossy();
+        crate::netns::nsfs_mounts(&String::from_utf8_lossy(&text), "net")
+            .iter()
+            .any(|(inode, point)| *inode == own && *point == shown)
+    }
+}
+
+/// The absolute form of a `--bind` path (its folder resolved), as the mount table shows it.
+pub(super) fn absolute(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (std::fs::canonicalize(parent), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_owned(),
+    }
+}
+
+/// Refuse a `--bind` target that exists, or whose folder does not (except /run/netns).
+pub(super) fn check_target(path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.symlink_metadata().is_ok() {
+        return Err(Error::sys(format!("cannot bind the namespace at {shown}"), Errno::EEXIST)
+            .hint(format!("remove it first (umount {shown}; rm {shown}) or choose another path")));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() && parent != Path::new(RUN_NETNS) {
+        return Err(Error::sys(format!("cannot bind the namespace at {shown}"), Errno::ENOENT)
+            .detail(format!("{} is not a directory", parent.display())));
+    }
+    Ok(())
+}
+
+/// Bind the network namespace of `pid` at `path` (a new, empty file is the mount point).
+pub(super) fn bind_netns(pid: i32, path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.parent() == Some(Path::new(RUN_NETNS)) {
+        std::fs::create_dir_all(RUN_NETNS).map_err(|e| Error::io(format!("cannot create {RUN_NETNS}"), &e))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot create {shown}"), &e))?;
+    let source = format!("/proc/{pid}/ns/net");
+    mount(Some(source.as_str()), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        let err = Error::sys(format!("cannot bind the network namespace at {shown}"), e);
+        if e == Errno::EPERM {
+            err.hint("bind mounts need CAP_SYS_ADMIN over the mount namespace: not possible rootless from inside 'unshare --user' without '--mount'")
+        } else {
+            err
+        }
+    })
+}
+
+/// Remove a `--bind` mount and its file (what `umount PATH && rm PATH` does).
+pub fn undo_bind(path: &Path) {
+    let _ = umount2(path, MntFlags::MNT_DETACH);
+    let _ = std::fs::remove_file(path);
+}

@@ -1,0 +1,229 @@
+//! The holder's life: asleep in `poll` until something tells it to go. It goes on a termination
+//! signal, when `ns-unshare` dies before committing (its commit pipe closes), when the
+//! `--exit-with` process or the process that claimed it exits (pidfds), and when its `--bind`
+//! mount goes (the mount table's change notification). Nothing is polled on a timer.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::bind::MountWatch;
+use super::claim::Listener;
+use super::slot;
+use crate::netlink::Netlink;
+use crate::netns::Netns;
+use crate::signals::TERMINATING;
+use crate::sys;
+
+/// What the holder lives with, besides its signals.
+#[derive(Debug)]
+pub(super) struct Held {
+    /// The commit pipe from `ns-unshare`: one byte commits, EOF means it died before.
+    pub commit: OwnedFd,
+    /// A pidfd on the `--exit-with` process.
+    pub exit_with: Option<OwnedFd>,
+    /// The claim listener, when `ns-unshare` printed to a pipe.
+    pub listener: Option<Listener>,
+    /// The mount table to watch, with `--bind`.
+    pub mounts: Option<MountWatch>,
+}
+
+/// The holder's state in its event loop.
+struct Holder {
+    signals: SignalFd,
+    commit: Option<OwnedFd>,
+    exit_with: Option<OwnedFd>,
+    listener: Option<Listener>,
+    /// A claim connection accepted, its message not read yet.
+    pending: Option<OwnedFd>,
+    claimed_by: Option<OwnedFd>,
+    mounts: Option<MountWatch>,
+    pid1: bool,
+}
+
+/// What woke the holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Signals,
+    Commit,
+    ExitWith,
+    Listener,
+    Pending,
+    ClaimedBy,
+    Mounts,
+}
+
+/// Become the holder, report `OK` on `ready`, and live. Never returns.
+pub(super) fn hold(held: Held, ready: OwnedFd, pid1: bool) -> ! {
+    // No terminal, no pipes: `$(ns-unshare)` returns at once, and nothing keeps a pipe open.
+    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+    let _ = nix::unistd::chdir("/");
+    let mut set: SigSet = TERMINATING.into_iter().collect();
+    if pid1 {
+        set.add(Signal::SIGCHLD);
+    }
+    let _ = set.thread_block();
+    // Each descriptor at its slot (see `slot`); everything else inherited is closed.
+    let mut keep = vec![(held.commit, slot::COMMIT), (ready, slot::READY)];
+    let has_exit_with = held.exit_with.is_some();
+    keep.extend(held.exit_with.map(|fd| (fd, slot::EXIT_WITH)));
+    let listener_id = held.listener.as_ref().map(|l| l.pipe);
+    keep.extend(held.listener.map(|l| (l.fd, slot::CLAIM_LISTENER)));
+    let mounts_path = held.mounts.as_ref().map(|m| m.path.clone());
+    keep.extend(held.mounts.map(|m| (m.fd, slot::MOUNTS)));
+    sys::keep_fds_then(keep, |fds| {
+        // In slot order (see `slot`).
+        let mut fds = fds.into_iter();
+        let mut next = || fds.next().unwrap_or_else(|| sys::exit_now(1));
+        // Signals that arrived since they were blocked stay pending: the signalfd reports them.
+        // Slot 3 is the lowest free descriptor now: that is where it lands.
+        let Ok(signals) = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) else {
+            sys::exit_now(1)
+        };
+        let commit = Some(next());
+        let exit_with = has_exit_with.then(&mut next);
+        let listener = listener_id.map(|pipe| Listener { fd: next(), pipe });
+        let mounts = mounts_path.map(|path| MountWatch { fd: next(), path });
+        let _ = nix::unistd::write(next(), b"OK\n"); // the ready pipe (last slot), closed here
+        Holder { signals, commit, exit_with, listener, pending: None, claimed_by: None, mounts, pid1 }.run()
+    })
+}
+
+impl Holder {
+    fn run(mut self) -> std::convert::Infallible {
+        loop {
+            let mut sources = vec![(Source::Signals, self.signals.as_fd(), PollFlags::POLLIN)];
+            let more = [
+                (Source::Commit, self.commit.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+                (Source::ExitWith, self.exit_with.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+                (Source::Listener, self.listener.as_ref().map(|l| l.fd.as_fd()), PollFlags::POLLIN),
+                (Source::Pending, self.pending.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+                (Source::ClaimedBy, self.claimed_by.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
+                // Before the commit the bind mount may not be made yet: watched from then on.
+                (
+                    Source::Mounts,
+                    self.mounts.as_ref().filter(|_| self.commit.is_none()).map(|m| m.fd.as_fd()),
+                    PollFlags::POLLPRI,
+                ),
+            ];
+            sources.extend(more.into_iter().filter_map(|(s, fd, ev)| fd.map(|fd| (s, fd, ev))));
+            let mut fds: Vec<PollFd<'_>> = sources.iter().map(|(_, fd, ev)| PollFd::new(*fd, *ev)).collect();
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let ready: Vec<Source> = sources
+                .iter()
+                .zip(&fds)
+                .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+                .map(|((s, _, _), _)| *s)
+                .collect();
+            drop(fds);
+            drop(sources);
+            for source in ready {
+                self.handle(source);
+            }
+        }
+    }
+
+    fn handle(&mut self, source: Source) {
+        match source {
+            Source::Signals => {
+                while let Ok(Some(info)) = self.signals.read_signal() {
+                    if info.ssi_signo == Signal::SIGCHLD as u32 {
+                        reap();
+                    } else {
+                        shutdown(self.pid1);
+                    }
+                }
+            }
+            Source::Commit => {
+                let mut byte = [0u8; 1];
+                match self.commit.as_ref().map(|fd| nix::unistd::read(fd, &mut byte)) {
+                    Some(Ok(1)) => {
+                        // Committed: live on; a --bind mount, made by now, is watched from here.
+                        self.commit = None;
+                        if self.mounts.as_ref().is_some_and(|m| !m.still_bound()) {
+                            shutdown(self.pid1);
+                        }
+                    }
+                    Some(Err(Errno::EINTR | Errno::EAGAIN)) => {}
+                    _ => shutdown(self.pid1), // ns-unshare died before committing
+                }
+            }
+            Source::ExitWith | Source::ClaimedBy => shutdown(self.pid1),
+            Source::Listener => {
+                if let Some(l) = &self.listener
+                    && self.pending.is_none()
+                {
+                    self.pending = l.accept();
+                }
+            }
+            Source::Pending => {
+                let (Some(conn), Some(l)) = (self.pending.take(), &self.listener) else { return };
+                if let Some(pidfd) = l.receive(conn) {
+                    // One claim, once: the listener goes, the claimant's pidfd takes its place.
+                    self.listener = None;
+                    self.claimed_by = sys::move_fd(pidfd, slot::CLAIMED_BY).ok();
+                    if self.claimed_by.is_none() {
+                        shutdown(self.pid1);
+                    }
+                }
+            }
+            Source::Mounts => {
+                if self.mounts.as_ref().is_some_and(|m| !m.still_bound()) {
+                    shutdown(self.pid1);
+                }
+            }
+        }
+    }
+}
+
+/// Reap every exited child (PID 1 inherits the orphans of its namespace).
+fn reap() {
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Leave. As PID 1, first pass SIGTERM on to everything in the namespace and give it up to a
+/// second to exit (the kernel kills what is left when PID 1 exits). Then, if no other process
+/// uses the network namespace, delete its veth pairs: the kernel would remove them only later,
+/// asynchronously, when it gets round to destroying the namespace; this way their peers in
+/// other namespaces are gone by the time the holder has exited.
+fn shutdown(pid1: bool) -> ! {
+    stop_inside(pid1);
+    if let Ok(own) = Netns::current()
+        && own.processes().is_empty()
+        && let Ok(mut nl) = Netlink::open()
+    {
+        nl.delete_veths();
+    }
+    sys::exit_now(0)
+}
+
+fn stop_inside(pid1: bool) {
+    if pid1 && kill(Pid::from_raw(-1), Signal::SIGTERM).is_ok() {
+        let end = Instant::now() + Duration::from_secs(1);
+        let set: SigSet = [Signal::SIGCHLD].into_iter().collect();
+        // Whatever order they die in, the last process to go is a child of PID 1 (its own, or
+        // an orphan it inherited), so its exit wakes us: no timer but the deadline.
+        while Instant::now() < end && kill(Pid::from_raw(-1), None).is_ok() {
+            reap();
+            let left = end.saturating_duration_since(Instant::now());
+            sys::sigtimedwait(&set, &nix::sys::time::TimeSpec::from_duration(left));
+        }
+    }
+}
