@@ -7,7 +7,7 @@
 //! - [`netlink`]: rtnetlink requests, one small function per operation.
 //! - [`signals`]: fully done or fully undone, even when interrupted.
 //! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
-//! - [`impair`]: link impairments (delay, jitter, loss, rate), their units and text form.
+//! - [`impair`]: link impairments (delay, jitter, loss, rate); set by [`netlink::qdisc`].
 //! - [`cli`]: what every `main` shares.
 
 pub mod bridge;
