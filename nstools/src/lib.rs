@@ -7,6 +7,7 @@
 //! - [`netlink`]: rtnetlink requests, one small function per operation.
 //! - [`signals`]: fully done or fully undone, even when interrupted.
 //! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
+//! - [`impair`]: link impairments (delay, jitter, loss, rate); set by [`netlink::qdisc`].
 //! - [`cli`]: what every `main` shares.
 
 pub mod bridge;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod exec;
 pub mod holder;
 pub mod ifname;
+pub mod impair;
 pub mod listing;
 pub mod netlink;
 pub mod netns;

@@ -12,6 +12,7 @@ pub mod addr;
 pub mod attr;
 pub mod link;
 pub mod nsid;
+pub mod qdisc;
 pub mod watch;
 
 use std::fmt::Debug;
