@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+"""Compares the selftest runs of tests/samba-selftest/run and prints the table.
+
+report.py RUNDIR SETS USERS TESTS [PLAIN_USER]
+  RUNDIR  the run's log folder, with SET-USER.{subunit,log,result,nsenter,banners,prefix}
+  SETS    comma list of script sets in order (orig first when present: the reference)
+  USERS   comma list of user tags (root, user)
+  TESTS   the TESTS= patterns (shown only)
+  PLAIN_USER  the plain user's name: test names with "\\NAME" are shown as "\\root"
+Exit 0 when every set has the same outcome as orig for every test, every run's checks pass
+and nothing was left; else 1.
+"""
+import os
+import re
+import sys
+
+OUTCOMES = {
+    "success": "success", "successful": "success",
+    "failure": "failure", "fail": "failure",
+    "error": "error", "skip": "skip", "xfail": "xfail", "uxsuccess": "uxsuccess",
+}
+
+
+def parse_subunit(path):
+    """Subunit v1 text (what selftest's filter-subunit writes to st/subunit): outcome per test,
+    testsuites as 'suite NAME'. A test started but never ended is 'unfinished'."""
+    out, order = {}, []
+    if not os.path.exists(path):
+        return None, []
+    with open(path, "rb") as f:
+        lines = f.read().decode("utf-8", "replace").split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i].rstrip("\r")
+        i += 1
+        m = re.match(r"^(test|testing|testsuite|[a-z]+|testsuite-[a-z]+):? (.*)$", line)
+        if not m:
+            continue
+        kw, rest = m.group(1), m.group(2)
+        # detail block: "... [" up to a line "]" (also "[ multipart")
+        block = False
+        if rest.endswith(" [") or rest.endswith(" [ multipart"):
+            rest = rest[: rest.rindex(" [")]
+            block = True
+        name = rest.strip()
+        if kw in ("test", "testing"):
+            if name not in out:
+                order.append(name)
+            out[name] = "unfinished"
+        elif kw == "testsuite":
+            key = "suite " + name
+            if key not in out:
+                order.append(key)
+            out[key] = "unfinished"
+        elif kw.startswith("testsuite-") and kw[len("testsuite-"):] in OUTCOMES:
+            key = "suite " + name
+            if key not in out:
+                order.append(key)
+            out[key] = OUTCOMES[kw[len("testsuite-"):]]
+        elif kw in OUTCOMES:
+            if name not in out:
+                order.append(name)
+            out[name] = OUTCOMES[kw]
+        if block:
+            while i < len(lines) and lines[i].rstrip("\r") != "]":
+                i += 1
+            i += 1
+    return out, order
+
+
+def read_kv(path):
+    d = {}
+    if os.path.exists(path):
+        for line in open(path, errors="replace"):
+            k, _, v = line.rstrip("\n").partition("=")
+            d.setdefault(k, []).append(v)
+    return d
+
+
+def read_lines(path):
+    if not os.path.exists(path):
+        return []
+    return [l.rstrip("\n") for l in open(path, errors="replace") if l.strip()]
+
+
+def setup_times(subunit):
+    """Per testenv: seconds selftest spent setting it up, from st/subunit: selftest announces
+    a testsuite ("testsuite: NAME(ENV)") before it sets up ENV, and the next "time:" line comes
+    when ENV is ready and the suite starts. Counted for the first suite of each testenv."""
+    times = {}
+    if not os.path.exists(subunit):
+        return times
+    last_t, waiting = None, None
+    for line in open(subunit, errors="replace"):
+        m = re.match(r"^time: (\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+(?:\.\d+)?)Z?$", line.strip())
+        if m:
+            y, mo, d, h, mi, sec = m.groups()
+            t = ((int(d) * 24 + int(h)) * 60 + int(mi)) * 60 + float(sec)  # within a month is enough
+            if waiting and last_t is not None:
+                times[waiting] = t - last_t
+            waiting = None
+            last_t = t
+            continue
+        m = re.match(r"^testsuite: .*\(([^()]*)\)$", line.strip())
+        if m:
+            env = m.group(1).split(":")[0]
+            if env not in times:
+                waiting = env
+    return times
+
+
+def main():
+    rundir, sets, users, tests = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4]
+    plain_user = sys.argv[5] if len(sys.argv) > 5 else ""
+    runs = [(s, u) for u in users for s in sets]
+    data, problems, res_of, base_of = {}, [], {}, {}
+    all_tests = []
+    for s, u in runs:
+        base = os.path.join(rundir, f"{s}-{u}")
+        outcomes, order = parse_subunit(base + ".subunit")
+        if u == "user" and plain_user:
+            # Some test names carry the user running them (smbclient as DOMAIN\\USER): one row.
+            norm = lambda t: re.sub(r"([\\/+])" + re.escape(plain_user) + r"\b", r"\1root", t)
+            outcomes = {norm(k): v for k, v in (outcomes or {}).items()} if outcomes is not None else None
+            order = [norm(t) for t in order]
+        res = read_kv(base + ".result")
+        res_of[(s, u)] = res
+        base_of[(s, u)] = base
+        d = {
+            "outcomes": outcomes or {},
+            "has_subunit": outcomes is not None,
+            "rc": (res.get("rc") or ["?"])[0],
+            "wall": float(res["t1"][0]) - float(res["t0"][0]) if "t0" in res and "t1" in res else None,
+            "leftovers": [f"{k[len('leftover-'):]}: {v}" for k, vs in res.items() if k.startswith("leftover-") for v in vs],
+            "nsenter": read_lines(base + ".nsenter"),
+            "banners": read_lines(base + ".banners"),
+            "setup": setup_times(base + ".subunit"),
+            "prefix": (read_lines(base + ".prefix") or [""])[0],
+        }
+        envs = sorted(
+            e for e in os.listdir(d["prefix"])
+            if os.path.isfile(os.path.join(d["prefix"], e, "exports.sh"))
+        ) if d["prefix"] and os.path.isdir(d["prefix"]) else []
+        d["envs"] = envs
+        data[(s, u)] = d
+        for t in order:
+            if t not in all_tests:
+                all_tests.append(t)
+
+    # Checks per run.
+    for (s, u), d in data.items():
+        label = f"{s}/{u}"
+        d["checks"] = []
+        if "timeout" in res_of[(s, u)]:
+            d["checks"].append(f"selftest still running after {res_of[(s, u)]['timeout'][0]} s: ended (--run-timeout)")
+        if not d["has_subunit"]:
+            d["checks"].append("no subunit output")
+        # Banners: one per testenv, "(testenv.daemon)" and the nsenter.sh line.
+        created = [b for b in d["banners"] if "Created namespace for" in b]
+        bad = []
+        seen_envs = set()
+        for b in created:
+            m = re.search(r"Created namespace for (\S*) \(([^)]*)\) PID (\d+)$", b)
+            if not m or not re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", m.group(2)):
+                bad.append(b.strip())
+            else:
+                seen_envs.add(m.group(2).split(".")[0])
+        missing = [e for e in d["envs"] if e not in seen_envs]
+        if missing and len(created) < len(d["envs"]):
+            d["checks"].append(f"banner: {len(created)} 'Created namespace for' lines for {len(d['envs'])} testenvs")
+        elif missing and not bad:
+            d["checks"].append(f"banner: no 'Created namespace for NAME (ENV.daemon) PID n' for {', '.join(missing)}")
+        for b in bad:
+            d["checks"].append(f"banner: ENVNAME not <testenv>.<daemon>: {b!r}")
+        helpers = [b for b in d["banners"] if "To communicate with this testenv, use:" in b]
+        if len(helpers) < len(d["envs"]):
+            d["checks"].append(f"banner: {len(helpers)} 'To communicate with this testenv, use:' lines for {len(d['envs'])} testenvs")
+        # nsenter.sh from the caller's own shell.
+        ok = {l.split()[0] for l in d["nsenter"] if l.split()[1:2] == ["ok"]}
+        for l in d["nsenter"]:
+            if l.split()[1:2] == ["FAIL"]:
+                d["checks"].append(f"nsenter.sh of {l.split()[0]} did not work from the caller's shell: {' '.join(l.split()[2:])}")
+        for e in d["envs"]:
+            if e not in ok and not any(l.split()[0] == e for l in d["nsenter"]):
+                d["checks"].append(f"nsenter.sh of {e}: never written or never tried")
+        # What the namespace tools said (ours: "tool: message"; the originals: ip, nsenter, unshare).
+        d["messages"] = []
+        files = [base_of[(s, u)] + ".log"]
+        if d["prefix"] and os.path.isdir(d["prefix"]):
+            files += [os.path.join(d["prefix"], e, f) for e in sorted(os.listdir(d["prefix"]))
+                      if os.path.isdir(os.path.join(d["prefix"], e))
+                      for f in sorted(os.listdir(os.path.join(d["prefix"], e))) if f.endswith("_test.log")]
+        tool = re.compile(r"^(?:\d+\.\d+ )?((?:ns-unshare|ns-exec|veth-pair|br-attach|ns-ls|start_in_ns\.sh|"
+                          r"add_bridge_iface\.sh|create_bridge\.sh|mk_nsenter\.sh|nsenter-helper\.sh|"
+                          r"nsenter|unshare|ip|RTNETLINK answers|Cannot find device)\b:? .*)$")
+        for f in files:
+            if not os.path.isfile(f):
+                continue
+            for line in open(f, errors="replace"):
+                m = tool.match(line.rstrip("\n"))
+                if m and m.group(1) not in d["messages"]:
+                    d["messages"].append(m.group(1))
+        for lo in d["leftovers"]:
+            d["checks"].append(f"leftover {lo}")
+        if d["checks"]:
+            for c in d["checks"]:
+                problems.append(f"{label}: {c}")
+
+    # Outcome differences against orig (same user), and the selftest exit status.
+    ref = "orig" if "orig" in sets else None
+    diffs = []
+    for t in all_tests:
+        for u in users:
+            if ref is None:
+                continue
+            r = data[(ref, u)]["outcomes"].get(t, "absent")
+            for s in sets:
+                if s == ref:
+                    continue
+                o = data[(s, u)]["outcomes"].get(t, "absent")
+                if o != r:
+                    diffs.append(f"{t}: {s}/{u} {o}, orig/{u} {r}")
+    if ref:
+        for u in users:
+            for s in sets:
+                if s != ref and data[(s, u)]["rc"] != data[(ref, u)]["rc"]:
+                    diffs.append(f"selftest exit status: {s}/{u} {data[(s, u)]['rc']}, orig/{u} {data[(ref, u)]['rc']}")
+
+    # The table.
+    cols = [f"{s}/{u}" for s, u in runs]
+    rows = []
+    for t in all_tests:
+        cells = []
+        for s, u in runs:
+            o = data[(s, u)]["outcomes"].get(t, "absent")
+            r = data[(ref, u)]["outcomes"].get(t, "absent") if ref else o
+            cells.append(o + (" *" if o != r else ""))
+        rows.append((t, cells))
+    rows.append(("selftest exit status", [data[r]["rc"] + (" (timeout)" if "timeout" in res_of[r] else "") for r in runs]))
+    rows.append(("wall time (s)", [f"{data[r]['wall']:.0f}" if data[r]["wall"] is not None else "?" for r in runs]))
+    envs = sorted({e for r in runs for e in list(data[r]["setup"]) + data[r]["envs"]})
+    for e in envs:
+        rows.append((f"setup {e} (s)", [f"{data[r]['setup'][e]:.1f}" if e in data[r]["setup"] else "-" for r in runs]))
+    def count(r, kind):
+        return sum(1 for c in data[r]["checks"] if c.startswith(kind))
+    rows.append(("banners", ["ok" if count(r, "banner") == 0 else f"{count(r, 'banner')} bad" for r in runs]))
+    rows.append(("nsenter.sh from own shell", [
+        f"{sum(1 for l in data[r]['nsenter'] if ' ok' in l)}/{len(data[r]['envs'])} ok" for r in runs]))
+    rows.append(("leftovers after 3 s", ["none" if not data[r]["leftovers"] else f"{len(data[r]['leftovers'])}" for r in runs]))
+
+    w0 = max(len("test"), max(len(t) for t, _ in rows))
+    widths = [max(len(c), max(len(cells[i]) for _, cells in rows)) for i, c in enumerate(cols)]
+    print(f"TESTS={tests}")
+    print("  ".join(["test".ljust(w0)] + [c.ljust(w) for c, w in zip(cols, widths)]).rstrip())
+    print("  ".join(["-" * w0] + ["-" * w for w in widths]))
+    for t, cells in rows:
+        print("  ".join([t.ljust(w0)] + [c.ljust(w) for c, w in zip(cells, widths)]).rstrip())
+    print("(* = outcome differs from orig for the same user; plain user's test names shown with root)")
+    if diffs:
+        print("\nDifferences in outcome from Samba's original scripts:")
+        for d in diffs:
+            print("  " + d)
+    if problems:
+        print("\nFailed checks:")
+        for p in problems:
+            print("  " + p)
+    msgs = [(f"{s}/{u}", m) for s, u in runs for m in data[(s, u)]["messages"]]
+    if msgs:
+        print("\nMessages from the namespace scripts and tools (selftest output and testenv logs):")
+        for label, m in msgs:
+            print(f"  {label}: {m[:240]}")
+    if not all_tests:
+        problems.append("no test ran")
+        print("\nNo test ran: check TESTS= and the logs.")
+    print(f"\nLogs: {rundir}")
+    if diffs or problems:
+        print(f"RESULT: FAIL ({len(diffs)} differences, {len(problems)} failed checks)")
+        return 1
+    print("RESULT: OK (same outcomes, all checks passed, nothing left)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
