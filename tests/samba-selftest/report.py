@@ -136,6 +136,8 @@ def main():
             "banners": read_lines(base + ".banners"),
             "setup": setup_times(base + ".subunit"),
             "prefix": (read_lines(base + ".prefix") or [""])[0],
+            # namespaces of the run's processes other than the machine's (this script's)
+            "ns_made": sorted(set(read_lines(base + ".ns")) - set(read_lines(base + ".ns-machine"))),
         }
         envs = sorted(
             e for e in os.listdir(d["prefix"])
@@ -200,6 +202,12 @@ def main():
                 m = tool.match(line.rstrip("\n"))
                 if m and m.group(1) not in d["messages"]:
                     d["messages"].append(m.group(1))
+        if s == "iso" and d["envs"]:
+            # NSTOOLS_ISOLATE=all: every testenv has PID, mount, UTS and IPC namespaces of its own.
+            for k in ("pid", "mnt", "uts", "ipc"):
+                n = sum(1 for x in d["ns_made"] if x.startswith(k + ":"))
+                if n < len(d["envs"]):
+                    d["checks"].append(f"isolation: {n} {k} namespaces made for {len(d['envs'])} testenvs (NSTOOLS_ISOLATE=all)")
         for lo in d["leftovers"]:
             d["checks"].append(f"leftover {lo}")
         if d["checks"]:
@@ -246,6 +254,9 @@ def main():
     rows.append(("banners", ["ok" if count(r, "banner") == 0 else f"{count(r, 'banner')} bad" for r in runs]))
     rows.append(("nsenter.sh from own shell", [
         f"{sum(1 for l in data[r]['nsenter'] if ' ok' in l)}/{len(data[r]['envs'])} ok" for r in runs]))
+    rows.append(("namespaces made: net/user/pid/mnt", [
+        "/".join(str(sum(1 for n in data[r]["ns_made"] if n.startswith(k + ":"))) for k in ("net", "user", "pid", "mnt"))
+        for r in runs]))
     rows.append(("leftovers after 3 s", ["none" if not data[r]["leftovers"] else f"{len(data[r]['leftovers'])}" for r in runs]))
 
     w0 = max(len("test"), max(len(t) for t, _ in rows))
