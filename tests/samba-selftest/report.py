@@ -83,30 +83,49 @@ def read_lines(path):
     return [l.rstrip("\n") for l in open(path, errors="replace") if l.strip()]
 
 
-def setup_times(subunit):
-    """Per testenv: seconds selftest spent setting it up, from st/subunit: selftest announces
-    a testsuite ("testsuite: NAME(ENV)") before it sets up ENV, and the next "time:" line comes
-    when ENV is ready and the suite starts. Counted for the first suite of each testenv."""
+def setup_times(log):
+    """Per testenv: seconds selftest spent setting it up, from its output, each line stamped with
+    the time its first byte came. A setup starts at a "PROVISIONING ..." line (or, for a testenv
+    set up without one, such as dns_hub, at its first "STARTING <daemon> for <env>..." line);
+    the "STARTING ... for <env>" lines name the testenv; it ends where the next setup starts or
+    a test starts ("[n(m)/N at ...] name")."""
     times = {}
-    if not os.path.exists(subunit):
+    if not os.path.exists(log):
         return times
-    last_t, waiting = None, None
-    for line in open(subunit, errors="replace"):
-        m = re.match(r"^time: (\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+(?:\.\d+)?)Z?$", line.strip())
-        if m:
-            y, mo, d, h, mi, sec = m.groups()
-            t = ((int(d) * 24 + int(h)) * 60 + int(mi)) * 60 + float(sec)  # within a month is enough
-            if waiting and last_t is not None:
-                times[waiting] = t - last_t
-            waiting = None
-            last_t = t
+    cur_env, cur_t = None, None
+
+    def close(t):
+        if cur_env is not None and cur_env not in times:
+            times[cur_env] = t - cur_t
+
+    for line in open(log, errors="replace"):
+        m = re.match(r"^(\d+\.\d+) (.*)$", line.rstrip("\n"))
+        if not m:
             continue
-        m = re.match(r"^testsuite: .*\(([^()]*)\)$", line.strip())
-        if m:
-            env = m.group(1).split(":")[0]
-            if env not in times:
-                waiting = env
+        t, text = float(m.group(1)), m.group(2)
+        if text.startswith("PROVISIONING"):
+            close(t)
+            cur_env, cur_t = None, t
+            m2 = re.search(r"IN '[^']*/([^/']+)'", text)
+            if m2:
+                cur_env = m2.group(1)
+            continue
+        m2 = re.match(r"^STARTING \S+ for ([A-Za-z0-9_]+)\.\.\.", text)
+        if m2:
+            env = m2.group(1)
+            if cur_t is not None and cur_env is None:
+                cur_env = env
+            elif env != cur_env and env not in times:
+                close(t)
+                cur_env, cur_t = env, t
+            continue
+        if re.match(r"^\[\d+\(\d+\)/\d+ at [^]]*\] ", text):
+            close(t)
+            cur_env, cur_t = None, None
     return times
+
+
+BANNER = re.compile(r"Created namespace for (\S*) \(([^)]*)\) PID (\d+)\s*$")
 
 
 def main():
@@ -134,15 +153,21 @@ def main():
             "leftovers": [f"{k[len('leftover-'):]}: {v}" for k, vs in res.items() if k.startswith("leftover-") for v in vs],
             "nsenter": read_lines(base + ".nsenter"),
             "banners": read_lines(base + ".banners"),
-            "setup": setup_times(base + ".subunit"),
+            "setup": setup_times(base + ".log"),
             "prefix": (read_lines(base + ".prefix") or [""])[0],
             # namespaces of the run's processes other than the machine's (this script's)
             "ns_made": sorted(set(read_lines(base + ".ns")) - set(read_lines(base + ".ns-machine"))),
         }
-        envs = sorted(
-            e for e in os.listdir(d["prefix"])
-            if os.path.isfile(os.path.join(d["prefix"], e, "exports.sh"))
-        ) if d["prefix"] and os.path.isdir(d["prefix"]) else []
+        # testenvs: folders of the prefix with an exports.sh (dns_hub has it one level down)
+        envs = []
+        if d["prefix"] and os.path.isdir(d["prefix"]):
+            for e in sorted(os.listdir(d["prefix"])):
+                top = os.path.join(d["prefix"], e)
+                if os.path.isfile(os.path.join(top, "exports.sh")):
+                    envs.append(e)
+                elif os.path.isdir(top):
+                    envs += [f"{e}/{x}" for x in sorted(os.listdir(top))
+                             if os.path.isfile(os.path.join(top, x, "exports.sh"))]
         d["envs"] = envs
         data[(s, u)] = d
         for t in order:
@@ -151,32 +176,37 @@ def main():
 
     # Checks per run.
     for (s, u), d in data.items():
-        label = f"{s}/{u}"
         d["checks"] = []
         if "timeout" in res_of[(s, u)]:
             d["checks"].append(f"selftest still running after {res_of[(s, u)]['timeout'][0]} s: ended (--run-timeout)")
         if not d["has_subunit"]:
             d["checks"].append("no subunit output")
-        # Banners: one per testenv, "(testenv.daemon)" and the nsenter.sh line.
-        created = [b for b in d["banners"] if "Created namespace for" in b]
-        bad = []
-        seen_envs = set()
-        for b in created:
-            m = re.search(r"Created namespace for (\S*) \(([^)]*)\) PID (\d+)$", b)
-            if not m or not re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", m.group(2)):
-                bad.append(b.strip())
-            else:
-                seen_envs.add(m.group(2).split(".")[0])
-        missing = [e for e in d["envs"] if e not in seen_envs]
-        if missing and len(created) < len(d["envs"]):
-            d["checks"].append(f"banner: {len(created)} 'Created namespace for' lines for {len(d['envs'])} testenvs")
-        elif missing and not bad:
-            d["checks"].append(f"banner: no 'Created namespace for NAME (ENV.daemon) PID n' for {', '.join(missing)}")
-        for b in bad:
-            d["checks"].append(f"banner: ENVNAME not <testenv>.<daemon>: {b!r}")
-        helpers = [b for b in d["banners"] if "To communicate with this testenv, use:" in b]
-        if len(helpers) < len(d["envs"]):
-            d["checks"].append(f"banner: {len(helpers)} 'To communicate with this testenv, use:' lines for {len(d['envs'])} testenvs")
+        # Banners: one "Created namespace for NAME (ENVNAME) PID n" per testenv, ENVNAME set
+        # (<testenv>.<daemon>, or the testenv's name for dns_hub), and one "To communicate with
+        # this testenv, use: PATH" with the testenv's nsenter.sh.
+        d["banner_ids"] = set()
+        for b in d["banners"]:
+            if "Created namespace for" not in b:
+                continue
+            m = BANNER.search(b)
+            if not m:
+                d["checks"].append(f"banner: not 'Created namespace for NAME (ENVNAME) PID n': {b!r}")
+                continue
+            d["banner_ids"].add((m.group(1), m.group(2)))
+        if "orig" not in sets or s == "orig":  # (else compared with the originals' below)
+            for nb, env in sorted(d["banner_ids"]):
+                if not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_-]+)?", env):
+                    d["checks"].append(f"banner: ENVNAME empty or not <testenv>.<daemon>: "
+                                       f"'Created namespace for {nb} ({env}) PID n'")
+        seen = {env.split(".")[0] for _, env in d["banner_ids"]}
+        missing = [e for e in d["envs"] if e.split("/")[0] not in seen]
+        if missing and ("orig" not in sets or s == "orig") and not any(c.startswith("banner") for c in d["checks"]):
+            d["checks"].append(f"banner: no 'Created namespace for' line naming {', '.join(missing)}")
+        helpers = {b.split("use:", 1)[1].strip() for b in d["banners"] if "To communicate with this testenv, use:" in b}
+        for e in d["envs"]:
+            path = os.path.join(d["prefix"], e, "nsenter.sh")
+            if path not in helpers:
+                d["checks"].append(f"banner: no 'To communicate with this testenv, use: {path}'")
         # nsenter.sh from the caller's own shell.
         ok = {l.split()[0] for l in d["nsenter"] if l.split()[1:2] == ["ok"]}
         for l in d["nsenter"]:
@@ -202,32 +232,45 @@ def main():
                 m = tool.match(line.rstrip("\n"))
                 if m and m.group(1) not in d["messages"]:
                     d["messages"].append(m.group(1))
-        if s == "iso" and d["envs"]:
-            # NSTOOLS_ISOLATE=all: every testenv has PID, mount, UTS and IPC namespaces of its own.
+        if s == "iso" and ok:
+            # NSTOOLS_ISOLATE=all: every testenv that came up has PID, mount, UTS and IPC
+            # namespaces of its own.
             for k in ("pid", "mnt", "uts", "ipc"):
                 n = sum(1 for x in d["ns_made"] if x.startswith(k + ":"))
-                if n < len(d["envs"]):
-                    d["checks"].append(f"isolation: {n} {k} namespaces made for {len(d['envs'])} testenvs (NSTOOLS_ISOLATE=all)")
+                if n < len(ok):
+                    d["checks"].append(f"isolation: {n} {k} namespaces made for {len(ok)} testenvs that came up (NSTOOLS_ISOLATE=all)")
         for lo in d["leftovers"]:
             d["checks"].append(f"leftover {lo}")
-        if d["checks"]:
-            for c in d["checks"]:
-                problems.append(f"{label}: {c}")
+
+    # The banners name the same testenvs and daemons as the originals' (PIDs aside).
+    if "orig" in sets:
+        for (s, u), d in data.items():
+            if s == "orig":
+                continue
+            ref_ids = data[("orig", u)]["banner_ids"]
+            for nb, env in sorted(ref_ids - d["banner_ids"]):
+                got = sorted(e for n, e in d["banner_ids"] if n == nb)
+                d["checks"].append(f"banner: orig prints 'Created namespace for {nb} ({env}) PID n', {s} "
+                                   + (" and ".join(f"'Created namespace for {nb} ({e}) PID n'" for e in got)
+                                      if got else "prints no such line"))
+    for (s, u), d in data.items():
+        problems += [f"{s}/{u}: {c}" for c in d["checks"]]
 
     # Outcome differences against orig (same user), and the selftest exit status.
     ref = "orig" if "orig" in sets else None
     diffs = []
     for t in all_tests:
+        if ref is None:
+            continue
+        per = []
         for u in users:
-            if ref is None:
-                continue
             r = data[(ref, u)]["outcomes"].get(t, "absent")
             for s in sets:
-                if s == ref:
-                    continue
                 o = data[(s, u)]["outcomes"].get(t, "absent")
-                if o != r:
-                    diffs.append(f"{t}: {s}/{u} {o}, orig/{u} {r}")
+                if s != ref and o != r:
+                    per.append(f"{s}/{u} {o} (orig/{u} {r})")
+        if per:
+            diffs.append(f"{t}: {', '.join(per)}")
     if ref:
         for u in users:
             for s in sets:
@@ -246,14 +289,15 @@ def main():
         rows.append((t, cells))
     rows.append(("selftest exit status", [data[r]["rc"] + (" (timeout)" if "timeout" in res_of[r] else "") for r in runs]))
     rows.append(("wall time (s)", [f"{data[r]['wall']:.0f}" if data[r]["wall"] is not None else "?" for r in runs]))
-    envs = sorted({e for r in runs for e in list(data[r]["setup"]) + data[r]["envs"]})
+    envs = sorted({e.split("/")[0] for r in runs for e in list(data[r]["setup"]) + data[r]["envs"]})
     for e in envs:
         rows.append((f"setup {e} (s)", [f"{data[r]['setup'][e]:.1f}" if e in data[r]["setup"] else "-" for r in runs]))
     def count(r, kind):
         return sum(1 for c in data[r]["checks"] if c.startswith(kind))
     rows.append(("banners", ["ok" if count(r, "banner") == 0 else f"{count(r, 'banner')} bad" for r in runs]))
+    rows.append(("testenvs", [str(len(data[r]["envs"])) for r in runs]))
     rows.append(("nsenter.sh from own shell", [
-        f"{sum(1 for l in data[r]['nsenter'] if ' ok' in l)}/{len(data[r]['envs'])} ok" for r in runs]))
+        f"{sum(1 for l in data[r]['nsenter'] if l.split()[1:2] == ['ok'])}/{len(data[r]['envs'])} ok" for r in runs]))
     rows.append(("namespaces made: net/user/pid/mnt", [
         "/".join(str(sum(1 for n in data[r]["ns_made"] if n.startswith(k + ":"))) for k in ("net", "user", "pid", "mnt"))
         for r in runs]))
@@ -273,8 +317,15 @@ def main():
             print("  " + d)
     if problems:
         print("\nFailed checks:")
+        shown = {}
         for p in problems:
-            print("  " + p)
+            run = p.split(":", 1)[0]
+            shown[run] = shown.get(run, 0) + 1
+            if shown[run] <= 12:
+                print("  " + p)
+        for run, n in shown.items():
+            if n > 12:
+                print(f"  {run}: ... and {n - 12} more")
     msgs = [(f"{s}/{u}", m) for s, u in runs for m in data[(s, u)]["messages"]]
     if msgs:
         print("\nMessages from the namespace scripts and tools (selftest output and testenv logs):")
