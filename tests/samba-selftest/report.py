@@ -10,6 +10,7 @@ report.py RUNDIR SETS USERS TESTS [PLAIN_USER]
 Exit 0 when every set has the same outcome as orig for every test, every run's checks pass
 and nothing was left; else 1.
 """
+import calendar
 import os
 import re
 import sys
@@ -83,20 +84,21 @@ def read_lines(path):
     return [l.rstrip("\n") for l in open(path, errors="replace") if l.strip()]
 
 
-def setup_times(log):
-    """Per testenv: seconds selftest spent setting it up, from its output, each line stamped with
-    the time its first byte came. A setup starts at a "PROVISIONING ..." line (or, for a testenv
-    set up without one, such as dns_hub, at its first "STARTING <daemon> for <env>..." line);
-    the "STARTING ... for <env>" lines name the testenv; it ends where the next setup starts or
-    a test starts ("[n(m)/N at ...] name")."""
-    times = {}
+def log_segments(log):
+    """Per testenv: (start, end) of its setup as selftest's output shows it, each line stamped
+    when its first byte came. A setup starts at a "PROVISIONING ..." line (or, for a testenv set
+    up without one, such as dns_hub, at its first "STARTING <daemon> for <env>..." line), the
+    "STARTING ... for <env>" lines name the testenv, and it ends where the next setup starts or
+    a test starts ("[n(m)/N at ...] name"). Selftest's output passes through its subunit
+    filters, which show some setups late or not at all: see setup_times."""
+    segs = {}
     if not os.path.exists(log):
-        return times
+        return segs
     cur_env, cur_t = None, None
 
     def close(t):
-        if cur_env is not None and cur_env not in times:
-            times[cur_env] = t - cur_t
+        if cur_env is not None and cur_env not in segs:
+            segs[cur_env] = (cur_t, t)
 
     for line in open(log, errors="replace"):
         m = re.match(r"^(\d+\.\d+) (.*)$", line.rstrip("\n"))
@@ -115,13 +117,56 @@ def setup_times(log):
             env = m2.group(1)
             if cur_t is not None and cur_env is None:
                 cur_env = env
-            elif env != cur_env and env not in times:
+            elif env != cur_env and env not in segs:
                 close(t)
                 cur_env, cur_t = env, t
             continue
         if re.match(r"^\[\d+\(\d+\)/\d+ at [^]]*\] ", text):
             close(t)
             cur_env, cur_t = None, None
+    return segs
+
+
+def subunit_gaps(subunit):
+    """Per testenv: (start, end) of the pause before the first testsuite that uses it, from
+    st/subunit: selftest announces "testsuite: NAME(ENV)", sets ENV (and any testenv it needs)
+    up, and the next "time:" line comes when the suite starts."""
+    gaps = {}
+    if not os.path.exists(subunit):
+        return gaps
+    last_t, waiting = None, None
+    for line in open(subunit, errors="replace"):
+        m = re.match(r"^time: (\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)(\.\d+)?Z?$", line.strip())
+        if m:
+            y, mo, d, h, mi, sec, frac = m.groups()
+            t = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(sec))) + float(frac or 0)
+            if waiting and last_t is not None:
+                gaps[waiting] = (last_t, t)
+            waiting, last_t = None, t
+            continue
+        m = re.match(r"^testsuite: .*\(([^()]*)\)$", line.strip())
+        if m:
+            env = m.group(1).split(":")[0]
+            if env not in gaps:
+                waiting = env
+    return gaps
+
+
+def setup_times(log, subunit):
+    """Seconds per testenv setup: the pause before its first testsuite when no other testenv
+    was set up in it (the pause includes the provisioning that the output shows late), else its
+    own part of the output (an AD member's pause includes the DCs it joins; a DC set up for
+    the member comes before its own first suite)."""
+    segs, gaps = log_segments(log), subunit_gaps(subunit)
+    times = {}
+    for env in set(segs) | set(gaps):
+        if env in segs and (env not in gaps or segs[env][0] < gaps[env][0] - 0.5):
+            times[env] = segs[env][1] - segs[env][0]  # set up before its first suite's pause
+        elif env in gaps and not any(gaps[env][0] - 0.5 <= st < gaps[env][1]
+                                     for other, (st, _) in segs.items() if other != env):
+            times[env] = gaps[env][1] - gaps[env][0]
+        elif env in segs:
+            times[env] = segs[env][1] - segs[env][0]
     return times
 
 
@@ -153,7 +198,7 @@ def main():
             "leftovers": [f"{k[len('leftover-'):]}: {v}" for k, vs in res.items() if k.startswith("leftover-") for v in vs],
             "nsenter": read_lines(base + ".nsenter"),
             "banners": read_lines(base + ".banners"),
-            "setup": setup_times(base + ".log"),
+            "setup": setup_times(base + ".log", base + ".subunit"),
             "prefix": (read_lines(base + ".prefix") or [""])[0],
             # namespaces of the run's processes other than the machine's (this script's)
             "ns_made": sorted(set(read_lines(base + ".ns")) - set(read_lines(base + ".ns-machine"))),
