@@ -201,7 +201,7 @@ def main():
             "setup": setup_times(base + ".log", base + ".subunit"),
             "prefix": (read_lines(base + ".prefix") or [""])[0],
             # namespaces of the run's processes other than the machine's (this script's)
-            "ns_made": sorted(set(read_lines(base + ".ns")) - set(read_lines(base + ".ns-machine"))),
+            "ns_made": sorted({l.split()[0] for l in read_lines(base + ".ns")} - set(read_lines(base + ".ns-machine"))),
         }
         # testenvs: folders of the prefix with an exports.sh (dns_hub has it one level down)
         envs = []
