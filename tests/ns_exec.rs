@@ -245,3 +245,35 @@ fn end_netns_passes_every_signal_on_then_ends_the_namespace() {
     assert!(wait_until(Duration::from_secs(3), || !nstools_tests::netns_alive(net)), "the namespace is gone");
     assert!(!sb.links().iter().any(|l| l.starts_with("veth7")), "{:?}", sb.links());
 }
+
+#[test]
+fn exit_with_ends_the_command_when_that_process_exits() {
+    let mut sb = sandbox!("exit_with_ends_the_command_when_that_process_exits");
+    let watched = sb.spawn(&["sleep", "infinity"], "sleep");
+    let me = sb.anchor().to_string();
+    let child = sb
+        .tool("ns-exec")
+        .args([
+            "-t",
+            &me,
+            "--exit-with",
+            &watched.to_string(),
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 4' TERM; echo up; while :; do sleep 1 & wait $!; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "up\n");
+    signal(watched, Signal::SIGKILL);
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "got TERM\n", "the command got SIGTERM when the watched process exited");
+    sb.run("ns-exec", &["-t", &me, "--exit-with", "/proc/self/ns/net", "true"])
+        .fails(125, "--exit-with needs a process");
+    sb.run("ns-exec", &["-t", &me, "--exit-with", "2147483646", "true"]).fails(125, "--exit-with: no process with PID");
+}

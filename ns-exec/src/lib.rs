@@ -103,6 +103,11 @@ pub struct Cli {
     #[arg(short, long, value_name = "DIR")]
     wd: Option<PathBuf>,
 
+    /// Send CMD SIGTERM when this process exits (CMD then runs as a child; a pidfd, no polling):
+    /// a PID, PID:INODE, or a holder's label
+    #[arg(long, value_name = "PID", value_parser = TargetSpec::from_str)]
+    exit_with: Option<TargetSpec>,
+
     /// When CMD ends, end the target's network namespace with it: SIGTERM what is left in it and
     /// delete its veth pairs. CMD runs as a child that gets every signal passed on; ns-exec exits
     /// with its status, 128+N if signal N ended it (as a shell reports it)
@@ -229,6 +234,16 @@ pub fn run(cli: Cli) -> Result<u8> {
     if types.is_empty() {
         types = CloneFlags::CLONE_NEWNET;
     }
+    // Opened before entering anything: the PID names a process of the caller's PID namespace.
+    let exit_with = match &cli.exit_with {
+        Some(TargetSpec::Path(_)) => {
+            return Err(Error::usage("--exit-with needs a process").detail("give a PID, PID:INODE or a holder's label"));
+        }
+        Some(t) => Some(nstools::Target::open(t).map_err(|e| e.context("--exit-with"))?.pidfd.ok_or_else(|| {
+            Error::usage("--exit-with needs a process").detail("give a PID, PID:INODE or a holder's label")
+        })?),
+        None => None,
+    };
     let entered = enter(&EnterSpec { target, types, all: cli.all, preserve_credentials: cli.preserve_credentials })?;
     if let Some(dir) = &cli.wd {
         std::env::set_current_dir(dir)
@@ -243,8 +258,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli.cmd
     };
     let cmd = Command::new(argv, extra);
-    if entered.needs_fork() || cli.end_netns {
-        let ended = fork_and_wait(&cmd, |_| {})?;
+    if entered.needs_fork() || cli.end_netns || exit_with.is_some() {
+        let ended = fork_and_wait(&cmd, exit_with.as_ref())?;
         if !cli.end_netns {
             return Ok(ended.pass_on());
         }

@@ -9,6 +9,9 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::errno::Errno;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -189,16 +192,15 @@ impl Ended {
 }
 
 /// Fork, run the command in the child, pass every catchable signal on to it, and return how it
-/// ended. `started` is called in the parent with the child's PID right after the fork (it cannot
-/// have been reaped yet).
-pub fn fork_and_wait(cmd: &Command, started: impl FnOnce(i32)) -> Result<Ended> {
+/// ended. With `exit_with` (a pidfd), the command gets SIGTERM when that process exits.
+pub fn fork_and_wait(cmd: &Command, exit_with: Option<&OwnedFd>) -> Result<Ended> {
     // Rust ignores SIGPIPE; an ignored signal is discarded, so it could not be passed on.
     sys::default_action(Signal::SIGPIPE);
     let mut set: SigSet = FORWARDED.into_iter().collect();
     set.add(Signal::SIGCHLD);
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| Error::sys("cannot block signals", e))?;
-    let signals =
-        SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("cannot create a signalfd", e))?;
+    let signals = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| Error::sys("cannot create a signalfd", e))?;
     let child = match sys::fork().map_err(|e| Error::sys("cannot fork", e).code(exit::EXEC_FAILED))? {
         ForkResult::Child => {
             let e = exec(cmd);
@@ -207,18 +209,30 @@ pub fn fork_and_wait(cmd: &Command, started: impl FnOnce(i32)) -> Result<Ended> 
         }
         ForkResult::Parent { child } => child,
     };
-    started(child.as_raw());
+    let mut watched = exit_with;
     loop {
-        let Ok(Some(info)) = signals.read_signal() else { continue };
-        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
-        if sig != Signal::SIGCHLD {
-            let _ = kill(child, sig);
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        fds.extend(watched.map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Ended::Exited(code as u8)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ended::Signaled(sig)),
-            _ => {}
+        if fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty()) {
+            // The --exit-with process is gone: end the command (once), and wait for it.
+            let _ = kill(child, Signal::SIGTERM);
+            watched = None;
+        }
+        drop(fds);
+        while let Ok(Some(info)) = signals.read_signal() {
+            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+            if sig != Signal::SIGCHLD {
+                let _ = kill(child, sig);
+                continue;
+            }
+            match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(Ended::Exited(code as u8)),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ended::Signaled(sig)),
+                _ => {}
+            }
         }
     }
 }
