@@ -251,7 +251,7 @@ fn exit_with_ends_the_command_when_that_process_exits() {
     let mut sb = sandbox!("exit_with_ends_the_command_when_that_process_exits");
     let watched = sb.spawn(&["sleep", "infinity"], "sleep");
     let me = sb.anchor().to_string();
-    let child = sb
+    let mut child = sb
         .tool("ns-exec")
         .args([
             "-t",
@@ -265,7 +265,7 @@ fn exit_with_ends_the_command_when_that_process_exits() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.unwrap());
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert_eq!(line, "up\n");
@@ -273,6 +273,7 @@ fn exit_with_ends_the_command_when_that_process_exits() {
     line.clear();
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert_eq!(line, "got TERM\n", "the command got SIGTERM when the watched process exited");
+    assert_eq!(child.wait().unwrap().code(), Some(4));
     sb.run("ns-exec", &["-t", &me, "--exit-with", "/proc/self/ns/net", "true"])
         .fails(125, "--exit-with needs a process");
     sb.run("ns-exec", &["-t", &me, "--exit-with", "2147483646", "true"]).fails(125, "--exit-with: no process with PID");
