@@ -120,12 +120,19 @@ impl Netns {
             .collect()
     }
 
-    /// End this namespace now, instead of whenever its last process goes: SIGTERM to every
-    /// process left in it (but the caller), then delete its veth pairs, so that their peers in
-    /// other namespaces (a bridge port) are gone at once. Best effort: what cannot be done is
-    /// left to the kernel.
+    /// End this namespace with the caller, instead of whenever its last process goes. If other
+    /// processes are left in it (a daemon's helpers in sessions of their own), they get SIGTERM
+    /// and its veth pairs are deleted now, so that their peers in other namespaces (a bridge
+    /// port) are gone at once, whatever the leftovers take to exit. If none is left, nothing is
+    /// done: once the caller exits, nothing holds the namespace and the kernel destroys it with
+    /// its interfaces, in batches - deleting a veth pair synchronously costs an RCU grace period
+    /// (about 28 ms here), far more than the kernel's batched clean-up. Best effort.
     pub fn end(&self) {
-        for pid in self.processes() {
+        let left = self.processes();
+        if left.is_empty() {
+            return;
+        }
+        for pid in left {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
         }
         if let Ok(mut nl) = crate::netlink::Netlink::open_in(self) {
