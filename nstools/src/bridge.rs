@@ -138,7 +138,7 @@ fn check_is_bridge(link: &Link) -> Result<()> {
         return Ok(());
     }
     let kind =
-        link.kind.as_deref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
+        link.kind.as_ref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
     Err(Error::new(format!("{} is not a bridge", link.name)).detail(format!("it is {kind}")))
 }
 

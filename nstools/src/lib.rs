@@ -1,6 +1,8 @@
 //! The shared library of nstools: the five tools (`ns-unshare`, `veth-pair`, `br-attach`,
 //! `ns-exec`, `ns-ls`) are thin command lines over these modules.
 //!
+//! - [`vocab`]: the words and kernel numbers of every vocabulary (link kinds, states, scopes,
+//!   table columns), each in one table.
 //! - [`error`]: one error type that keeps the errno and the kernel's extended-ack text.
 //! - [`ifname`], [`cidr`]: input checks with messages that name the problem.
 //! - [`netns`]: namespace handles and targets (PID, `PID:INODE`, nsfs path, `/run/netns` name).
@@ -27,6 +29,7 @@ pub mod render;
 pub mod signals;
 pub mod sys;
 pub mod veth;
+pub mod vocab;
 
 pub use cidr::Cidr;
 pub use error::{Error, Result};

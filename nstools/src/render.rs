@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::listing::{Bridge, Interface, Listing, Namespace, Peer};
 use crate::netlink::addr::Address;
+use crate::vocab::{OperState, Scope};
 
 /// Columns of the namespace table (`ns-ls -o`).
 pub const COLUMNS: [(&str, &str); 9] = [
@@ -58,7 +59,7 @@ fn cell(ns: &Namespace, kind: &str, column: &str) -> String {
 }
 
 fn addr_list(addrs: &[Address]) -> String {
-    addrs.iter().filter(|a| a.scope != "link").map(|a| a.cidr.as_str()).collect::<Vec<_>>().join(" ")
+    addrs.iter().filter(|a| a.scope != Scope::Link).map(|a| a.cidr.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 fn peer_text(peer: &Peer) -> String {
@@ -168,7 +169,7 @@ pub fn topology(listing: &Listing) -> String {
         }
         for p in &b.ports {
             let mut line = format!("{head} ── {}", p.name);
-            if p.state != "UP" {
+            if p.state != OperState::Up {
                 write!(line, " [{}]", p.state).unwrap_or(());
             }
             if let Some(peer) = &p.peer {
@@ -195,7 +196,7 @@ mod tests {
     use crate::listing::Port;
 
     fn addr(cidr: &str) -> Address {
-        Address { index: 0, cidr: cidr.into(), nodad: false, tentative: false, dadfailed: false, scope: "global" }
+        Address { index: 0, cidr: cidr.into(), nodad: false, tentative: false, dadfailed: false, scope: Scope::Global }
     }
 
     #[test]
@@ -208,11 +209,11 @@ mod tests {
                 netns: 1,
                 pid: Some(10),
                 label: None,
-                state: "UP",
+                state: OperState::Up,
                 addresses: vec![addr("10.53.57.11/24")],
                 ports: vec![Port {
                     name: "veth21-br".into(),
-                    state: "UP",
+                    state: OperState::Up,
                     peer: Some(Peer {
                         name: Some("veth21".into()),
                         index: 2,

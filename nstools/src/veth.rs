@@ -13,6 +13,7 @@ use crate::netlink::link::{LinkId, VethEnd};
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
+use crate::vocab::LinkKind;
 
 /// One end of the pair to create.
 #[derive(Debug, Clone)]
@@ -230,8 +231,8 @@ pub fn delete(name: &IfName, netns: Option<&TargetSpec>, missing_ok: bool) -> Re
             Err(Error::sys(format!("cannot delete {name}"), Errno::ENODEV).detail(format!("{name} does not exist")))
         };
     };
-    if link.kind.as_deref() != Some("veth") {
-        let kind = link.kind.as_deref().unwrap_or("a device without a link kind");
+    if link.kind != Some(LinkKind::Veth) {
+        let kind = link.kind.as_ref().map_or("a device without a link kind", LinkKind::as_str);
         return Err(Error::new(format!("cannot delete {name}")).detail(format!("it is {kind}, not a veth")));
     }
     match nl.delete_link(link.index) {

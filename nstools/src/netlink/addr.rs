@@ -12,6 +12,7 @@ use super::attr::{attr, find, u32_of};
 use super::{Netlink, NlResult};
 use crate::cidr::Cidr;
 use crate::error::Result;
+use crate::vocab::Scope;
 
 /// `IFA_F_NODAD` (u8 flag and `IFA_FLAGS` bit).
 const IFA_F_NODAD: u32 = 0x02;
@@ -35,17 +36,7 @@ pub struct Address {
     /// Duplicate address detection failed.
     pub dadfailed: bool,
     /// Scope (`global`, `link`, `host`).
-    pub scope: &'static str,
-}
-
-fn scope_name(scope: u8) -> &'static str {
-    match scope {
-        0 => "global",
-        200 => "site",
-        253 => "link",
-        254 => "host",
-        _ => "other",
-    }
+    pub scope: Scope,
 }
 
 fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
@@ -68,7 +59,7 @@ impl Address {
             nodad: flags & IFA_F_NODAD != 0,
             tentative: flags & IFA_F_TENTATIVE != 0,
             dadfailed: flags & IFA_F_DADFAILED != 0,
-            scope: scope_name(u8::from(*msg.ifa_scope())),
+            scope: Scope::from_kernel(*msg.ifa_scope()),
         })
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::attr::{attr, c_string, find, i32_of, nest, nested, string, u32_of};
 use super::{KernelError, Netlink, NlResult};
 use crate::error::{Error, Result};
+use crate::vocab::{LinkKind, OperState};
 
 /// `VETH_INFO_PEER` (linux/veth.h), which neli has no constant for.
 const VETH_INFO_PEER: u16 = 1;
@@ -26,13 +27,13 @@ pub struct Link {
     /// Interface name.
     pub name: String,
     /// Link kind (`veth`, `bridge`...), absent for physical devices and loopback.
-    pub kind: Option<String>,
+    pub kind: Option<LinkKind>,
     /// Administratively up (`IFF_UP`).
     pub up: bool,
     /// Carrier present (`IFF_LOWER_UP`).
     pub lower_up: bool,
     /// Operational state, as `ip` prints it (`UP`, `DOWN`, `UNKNOWN`...).
-    pub operstate: &'static str,
+    pub operstate: OperState,
     /// Index of the master (bridge) device, if enslaved.
     pub master: Option<u32>,
     /// For a veth: the index of the peer, in the peer's namespace.
@@ -51,16 +52,18 @@ impl Link {
         let flags = msg.ifi_flags();
         let kind = find(attrs, Ifla::Linkinfo)
             .and_then(nested::<IflaInfo>)
-            .and_then(|info| find(&info, IflaInfo::Kind).map(c_string));
+            .and_then(|info| find(&info, IflaInfo::Kind).map(|k| LinkKind::from_kernel(&c_string(k))));
         let index = *msg.ifi_index() as u32;
         let link = find(attrs, Ifla::Link).and_then(u32_of);
-        let is_veth = kind.as_deref() == Some("veth");
+        let is_veth = kind == Some(LinkKind::Veth);
         Link {
             index,
             name: find(attrs, Ifla::Ifname).map(c_string).unwrap_or_default(),
             up: flags.contains(Iff::UP),
             lower_up: flags.contains(Iff::LOWERUP),
-            operstate: find(attrs, Ifla::Operstate).and_then(|b| b.first().copied()).map_or("UNKNOWN", operstate_name),
+            operstate: find(attrs, Ifla::Operstate)
+                .and_then(|b| b.first().copied())
+                .map_or(OperState::Unknown, OperState::from_kernel),
             master: find(attrs, Ifla::Master).and_then(u32_of).filter(|&m| m != 0),
             peer_index: link.filter(|&l| is_veth && l != 0),
             peer_netnsid: find(attrs, Ifla::LinkNetnsid).and_then(i32_of).filter(|&n| is_veth && n >= 0),
@@ -72,20 +75,7 @@ impl Link {
 
     /// True for a bridge.
     pub fn is_bridge(&self) -> bool {
-        self.kind.as_deref() == Some("bridge")
-    }
-}
-
-/// `IF_OPER_*` names as iproute2 prints them.
-fn operstate_name(state: u8) -> &'static str {
-    match state {
-        1 => "NOTPRESENT",
-        2 => "DOWN",
-        3 => "LOWERLAYERDOWN",
-        4 => "TESTING",
-        5 => "DORMANT",
-        6 => "UP",
-        _ => "UNKNOWN",
+        self.kind == Some(LinkKind::Bridge)
     }
 }
 
@@ -207,7 +197,7 @@ impl Netlink {
         let peer_msg = ifinfomsg(0, false, end_attrs(peer));
         let info = nest(
             Ifla::Linkinfo,
-            &[string(IflaInfo::Kind, "veth"), nest(IflaInfo::Data, &[attr(VETH_INFO_PEER, peer_msg)])],
+            &[string(IflaInfo::Kind, LinkKind::Veth.as_str()), nest(IflaInfo::Data, &[attr(VETH_INFO_PEER, peer_msg)])],
         );
         let mut attrs = end_attrs(end);
         attrs.push(info);
@@ -216,7 +206,10 @@ impl Netlink {
 
     /// Create a bridge (brought up at creation if `up`). EEXIST if the name is taken.
     pub fn create_bridge(&mut self, name: &str, up: bool) -> NlResult<()> {
-        let attrs = vec![string(Ifla::Ifname, name), nest(Ifla::Linkinfo, &[string(IflaInfo::Kind, "bridge")])];
+        let attrs = vec![
+            string(Ifla::Ifname, name),
+            nest(Ifla::Linkinfo, &[string(IflaInfo::Kind, LinkKind::Bridge.as_str())]),
+        ];
         self.request(Rtm::Newlink, NlmF::CREATE | NlmF::EXCL, ifinfomsg(0, up, attrs))
     }
 
@@ -245,7 +238,7 @@ impl Netlink {
     /// Delete every veth pair of this namespace (both ends of each); best effort.
     pub fn delete_veths(&mut self) {
         let Ok(links) = self.dump_links() else { return };
-        for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+        for link in links.iter().filter(|l| l.kind == Some(LinkKind::Veth)) {
             let _ = self.delete_link(link.index);
         }
     }

@@ -1,0 +1,182 @@
+//! The vocabulary of nstools: every word the tools read or print for a kernel value, and every
+//! kernel number behind one, each kind in one table (as util-linux keeps its namespace types in
+//! nsenter's `namespace_files[]` and its columns in lsns' `infos[]`). Nothing else spells them.
+//!
+//! - [`LinkKind`]: link kinds as the kernel names them (`IFLA_INFO_KIND`).
+//! - [`OperState`]: operational states (`IF_OPER_*`) as iproute2 prints them.
+//! - [`Scope`]: address scopes (`RT_SCOPE_*`) as iproute2 prints them.
+//!
+//! Each type prints as its word ([`Display`](fmt::Display), padding honoured) and serialises as
+//! it in JSON: the words are a contract and are only ever added, never changed.
+
+use std::fmt;
+
+use neli::consts::rtnl::RtScope;
+use serde::{Serialize, Serializer};
+
+/// `Display` and `Serialize` as the word `as_str` gives: one spelling for text and JSON.
+macro_rules! spelled_by_as_str {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    )*};
+}
+
+spelled_by_as_str!(LinkKind, OperState, Scope);
+
+// Namespace types (`NsType`: /proc/PID/ns names, CLONE_NEW* flags) belong here, next to the
+// other kernel vocabularies; they are added with the namespace code that uses them.
+
+/// A link kind, as the kernel names it in `IFLA_INFO_KIND`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// `veth`: one end of a virtual Ethernet pair.
+    Veth,
+    /// `bridge`: a software bridge.
+    Bridge,
+    /// Any other kind (`dummy`, `vlan`, `tun`...), by the kernel's name; never one of the words
+    /// above (build it with [`LinkKind::from_kernel`]).
+    Other(String),
+}
+
+impl LinkKind {
+    /// The kind the kernel names `word`.
+    pub fn from_kernel(word: &str) -> LinkKind {
+        match word {
+            "veth" => LinkKind::Veth,
+            "bridge" => LinkKind::Bridge,
+            other => LinkKind::Other(other.to_owned()),
+        }
+    }
+
+    /// The kernel's word for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LinkKind::Veth => "veth",
+            LinkKind::Bridge => "bridge",
+            LinkKind::Other(word) => word,
+        }
+    }
+}
+
+/// An operational state (RFC 2863, `IFLA_OPERSTATE`), printed as iproute2 prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperState {
+    /// `UNKNOWN` (`IF_OPER_UNKNOWN`, and any number the kernel may add).
+    Unknown,
+    /// `NOTPRESENT`.
+    NotPresent,
+    /// `DOWN`.
+    Down,
+    /// `LOWERLAYERDOWN`.
+    LowerLayerDown,
+    /// `TESTING`.
+    Testing,
+    /// `DORMANT`.
+    Dormant,
+    /// `UP`.
+    Up,
+}
+
+impl OperState {
+    /// The state of the kernel's number `n` (`IF_OPER_*`).
+    pub fn from_kernel(n: u8) -> OperState {
+        match libc::c_int::from(n) {
+            libc::IF_OPER_NOTPRESENT => OperState::NotPresent,
+            libc::IF_OPER_DOWN => OperState::Down,
+            libc::IF_OPER_LOWERLAYERDOWN => OperState::LowerLayerDown,
+            libc::IF_OPER_TESTING => OperState::Testing,
+            libc::IF_OPER_DORMANT => OperState::Dormant,
+            libc::IF_OPER_UP => OperState::Up,
+            _ => OperState::Unknown,
+        }
+    }
+
+    /// The word iproute2 prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperState::Unknown => "UNKNOWN",
+            OperState::NotPresent => "NOTPRESENT",
+            OperState::Down => "DOWN",
+            OperState::LowerLayerDown => "LOWERLAYERDOWN",
+            OperState::Testing => "TESTING",
+            OperState::Dormant => "DORMANT",
+            OperState::Up => "UP",
+        }
+    }
+}
+
+/// The scope of an address (`ifa_scope`), printed as iproute2 prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// `global` (`RT_SCOPE_UNIVERSE`).
+    Global,
+    /// `site`.
+    Site,
+    /// `link`: only on its link (IPv6 `fe80::/10`).
+    Link,
+    /// `host`: only on this host (loopback).
+    Host,
+    /// `other`: any other number.
+    Other,
+}
+
+impl Scope {
+    /// The scope the kernel calls `scope` (`RT_SCOPE_*`).
+    pub fn from_kernel(scope: RtScope) -> Scope {
+        match scope {
+            RtScope::Universe => Scope::Global,
+            RtScope::Site => Scope::Site,
+            RtScope::Link => Scope::Link,
+            RtScope::Host => Scope::Host,
+            _ => Scope::Other,
+        }
+    }
+
+    /// The word iproute2 prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Site => "site",
+            Scope::Link => "link",
+            Scope::Host => "host",
+            Scope::Other => "other",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip() {
+        for word in ["veth", "bridge", "dummy"] {
+            assert_eq!(LinkKind::from_kernel(word).as_str(), word);
+        }
+        assert_eq!(LinkKind::from_kernel("veth"), LinkKind::Veth);
+        assert_eq!(serde_json::to_string(&Some(LinkKind::from_kernel("vlan"))).unwrap(), "\"vlan\"");
+        assert_eq!(serde_json::to_string(&None::<LinkKind>).unwrap(), "null");
+    }
+
+    #[test]
+    fn kernel_numbers() {
+        let states: Vec<&str> = (0..=7).map(|n| OperState::from_kernel(n).as_str()).collect();
+        assert_eq!(states, ["UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP", "UNKNOWN"]);
+        let scopes: Vec<&str> =
+            [0, 200, 253, 254, 255, 7].map(|n| Scope::from_kernel(RtScope::from(n)).as_str()).to_vec();
+        assert_eq!(scopes, ["global", "site", "link", "host", "other", "other"]);
+        assert_eq!(serde_json::to_string(&OperState::Up).unwrap(), "\"UP\"");
+        assert_eq!(serde_json::to_string(&Scope::Link).unwrap(), "\"link\"");
+        assert_eq!(format!("[{:<6}]", OperState::Up), "[UP    ]");
+    }
+}
