@@ -5,6 +5,7 @@
 //! - [`LinkKind`]: link kinds as the kernel names them (`IFLA_INFO_KIND`).
 //! - [`OperState`]: operational states (`IF_OPER_*`) as iproute2 prints them.
 //! - [`Scope`]: address scopes (`RT_SCOPE_*`) as iproute2 prints them.
+//! - [`Column`]: the columns of `ns-ls`'s table: name, help, alignment.
 //!
 //! Each type prints as its word ([`Display`](fmt::Display), padding honoured) and serialises as
 //! it in JSON: the words are a contract and are only ever added, never changed.
@@ -31,7 +32,7 @@ macro_rules! spelled_by_as_str {
     )*};
 }
 
-spelled_by_as_str!(LinkKind, OperState, Scope);
+spelled_by_as_str!(LinkKind, OperState, Scope, Column);
 
 // Namespace types (`NsType`: /proc/PID/ns names, CLONE_NEW* flags) belong here, next to the
 // other kernel vocabularies; they are added with the namespace code that uses them.
@@ -154,6 +155,104 @@ impl Scope {
     }
 }
 
+/// A column of `ns-ls`'s namespace table (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    /// `NS`.
+    Ns,
+    /// `TYPE`.
+    Type,
+    /// `NPROCS`.
+    Nprocs,
+    /// `PID`.
+    Pid,
+    /// `HOLDER`.
+    Holder,
+    /// `LABEL`.
+    Label,
+    /// `COMMAND`.
+    Command,
+    /// `BIND`.
+    Bind,
+    /// `IFACES`.
+    Ifaces,
+}
+
+/// How a column's cells line up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Align {
+    Left,
+    Right,
+}
+
+impl Column {
+    /// Every column, in the order `--help` lists them.
+    pub const ALL: [Column; 9] = [
+        Column::Ns,
+        Column::Type,
+        Column::Nprocs,
+        Column::Pid,
+        Column::Holder,
+        Column::Label,
+        Column::Command,
+        Column::Bind,
+        Column::Ifaces,
+    ];
+
+    /// The columns shown without `-o`.
+    pub const DEFAULT: [Column; 6] =
+        [Column::Ns, Column::Type, Column::Nprocs, Column::Pid, Column::Label, Column::Command];
+
+    /// The table: name (as `-o` takes it and the header shows it), help text, alignment.
+    fn info(self) -> (&'static str, &'static str, Align) {
+        match self {
+            Column::Ns => ("NS", "namespace inode", Align::Right),
+            Column::Type => ("TYPE", "namespace type", Align::Left),
+            Column::Nprocs => ("NPROCS", "number of processes in it", Align::Right),
+            Column::Pid => ("PID", "a process in it (the holder if any)", Align::Right),
+            Column::Holder => ("HOLDER", "PID of its ns-unshare holder", Align::Right),
+            Column::Label => ("LABEL", "label of the holder (ns-unshare --name)", Align::Left),
+            Column::Command => ("COMMAND", "command line of PID", Align::Left),
+            Column::Bind => ("BIND", "bind mounts of it (ip netns, --bind)", Align::Left),
+            Column::Ifaces => ("IFACES", "number of interfaces", Align::Right),
+        }
+    }
+
+    /// Its name (`NS`).
+    pub fn as_str(self) -> &'static str {
+        self.info().0
+    }
+
+    /// What it shows, for `--help`.
+    pub fn help(self) -> &'static str {
+        self.info().1
+    }
+
+    /// True for numbers, which line up on the right.
+    pub fn right_aligned(self) -> bool {
+        self.info().2 == Align::Right
+    }
+
+    /// A comma-separated list of columns, any case (`-o ns,label`); an unknown one is an error
+    /// that lists the known ones.
+    pub fn parse_list(list: &str) -> Result<Vec<Column>, String> {
+        list.split(',')
+            .map(|word| {
+                let word = word.trim().to_ascii_uppercase();
+                Column::ALL.into_iter().find(|c| c.as_str() == word).ok_or_else(|| {
+                    let known: Vec<&str> = Column::ALL.iter().map(|c| c.as_str()).collect();
+                    format!("unknown column '{word}'; known: {}", known.join(","))
+                })
+            })
+            .collect()
+    }
+
+    /// `columns` as `-o` takes them (`NS,TYPE`).
+    pub fn list(columns: &[Column]) -> String {
+        columns.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +277,17 @@ mod tests {
         assert_eq!(serde_json::to_string(&OperState::Up).unwrap(), "\"UP\"");
         assert_eq!(serde_json::to_string(&Scope::Link).unwrap(), "\"link\"");
         assert_eq!(format!("[{:<6}]", OperState::Up), "[UP    ]");
+    }
+
+    #[test]
+    fn columns() {
+        assert_eq!(Column::parse_list("ns, label").unwrap(), [Column::Ns, Column::Label]);
+        assert_eq!(
+            Column::parse_list("NS,BOGUS").unwrap_err(),
+            "unknown column 'BOGUS'; known: NS,TYPE,NPROCS,PID,HOLDER,LABEL,COMMAND,BIND,IFACES"
+        );
+        assert_eq!(Column::list(&Column::DEFAULT), "NS,TYPE,NPROCS,PID,LABEL,COMMAND");
+        let right: Vec<&str> = Column::ALL.into_iter().filter(|c| c.right_aligned()).map(Column::as_str).collect();
+        assert_eq!(right, ["NS", "NPROCS", "PID", "HOLDER", "IFACES"]);
     }
 }
