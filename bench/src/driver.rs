@@ -34,7 +34,7 @@ use nix::unistd::Pid;
 use nstools::netlink::Netlink;
 use nstools::netlink::watch::{LinkWatch, Wake};
 use nstools::netns::Netns;
-use nstools::vocab::LinkKind;
+use nstools::vocab::{LOOPBACK, LinkKind};
 
 use crate::overheads::{self, Overheads};
 use crate::report;
@@ -745,7 +745,7 @@ fn prepare_isolation() -> Result<()> {
     mount(Some("nstools-bench"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755"))
         .context("cannot mount a private /run")?;
     fs::create_dir_all("/run/netns")?;
-    Netlink::open()?.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+    Netlink::open()?.set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     nix::sys::prctl::set_child_subreaper(true)?;
     Ok(())
 }

@@ -36,6 +36,7 @@ use nstools::netlink::link::{LinkId, VethEnd};
 use nstools::netlink::{KernelError, Netlink};
 use nstools::signals::Deferred;
 use nstools::veth::{EndSpec, VethSpec};
+use nstools::vocab::LOOPBACK;
 use nstools::{Cidr, IfName, Netns, TargetSpec};
 
 fn mark(what: &str) {
@@ -82,7 +83,7 @@ pub fn variant(lib: bool, ids: &[u32]) -> Result<u8> {
     mark(&format!("selftest {}", std::process::id()));
     let selftest = Netns::current()?;
     let mut nl = Netlink::open()?;
-    nl.set_up(1).map_err(kernel("cannot bring lo up"))?;
+    nl.set_up(LOOPBACK).map_err(kernel("cannot bring lo up"))?;
     nl.create_bridge("selftest0", true).map_err(kernel("cannot create selftest0"))?;
     let bridge = index(&mut nl, "selftest0")?;
     for cidr in ["10.53.57.11/24", "fd00::5357:5f0b/112"] {
@@ -140,7 +141,7 @@ fn floor_testenv(x: u32, pid: i32, selftest: &Netns, nl: &mut Netlink) -> Result
     .map_err(kernel(format!("cannot create {end}")))?;
     let end_index = index(&mut tnl, &end)?;
     tnl.set_up(end_index).map_err(kernel(format!("cannot bring {end} up")))?;
-    tnl.set_up(1).map_err(kernel("cannot bring lo up"))?;
+    tnl.set_up(LOOPBACK).map_err(kernel("cannot bring lo up"))?;
     for cidr in addresses(x)? {
         tnl.add_addr(end_index, &cidr, true).map_err(kernel(format!("cannot add {cidr}")))?;
     }

@@ -17,6 +17,7 @@ use crate::netlink::link::{Link, LinkId};
 use crate::netlink::watch::{LinkWatch, Wake};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
+use crate::vocab::LOOPBACK;
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -160,7 +161,7 @@ fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result
             nl.set_up(bridge.index).map_err(|e| e.into_error(format!("cannot bring {name} up")))?;
         }
     }
-    nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+    nl.set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     for addr in &spec.addrs {
         match nl.add_addr(bridge.index, addr, !spec.dad) {
             Ok(()) if !created => done.addrs_added.push((bridge.index, *addr)),

@@ -13,7 +13,7 @@ use crate::netlink::link::{LinkId, VethEnd};
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
-use crate::vocab::LinkKind;
+use crate::vocab::{LOOPBACK, LinkKind};
 
 /// One end of the pair to create.
 #[derive(Debug, Clone)]
@@ -156,7 +156,7 @@ fn configure(
     *index = Some(end_index);
     if spec.up {
         nl.set_up(end_index).map_err(|e| e.into_error(format!("cannot bring {} up", spec.end.name)))?;
-        nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+        nl.set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     }
     let end_addrs = add_addrs(nl, end_index, &spec.end.name, &spec.end.addrs, nodad)?;
 

@@ -6,6 +6,7 @@
 //! - [`OperState`]: operational states (`IF_OPER_*`) as iproute2 prints them.
 //! - [`Scope`]: address scopes (`RT_SCOPE_*`) as iproute2 prints them.
 //! - [`Column`]: the columns of `ns-ls`'s table: name, help, alignment.
+//! - The kernel numbers that neli 0.7.5 has no constant for ([`LOOPBACK`]...), at the end.
 //!
 //! Each type prints as its word ([`Display`](fmt::Display), padding honoured) and serialises as
 //! it in JSON: the words are a contract and are only ever added, never changed.
@@ -252,6 +253,18 @@ impl Column {
         columns.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
     }
 }
+
+// Kernel numbers that neli 0.7.5 has no constant for (libc's are used where it has them:
+// `RTNLGRP_LINK`, `RTEXT_FILTER_SKIP_STATS`, `IF_OPER_*`).
+
+/// The loopback device's ifindex: always 1 (`LOOPBACK_IFINDEX`, include/net/net_namespace.h).
+pub const LOOPBACK: u32 = 1;
+/// `VETH_INFO_PEER` (linux/veth.h): the peer's `ifinfomsg` inside a veth's `IFLA_INFO_DATA`.
+pub(crate) const VETH_INFO_PEER: u16 = 1;
+/// `NETNSA_NSID` (linux/net_namespace.h): a namespace id.
+pub(crate) const NETNSA_NSID: u16 = 1;
+/// `NETNSA_FD` (linux/net_namespace.h): a namespace named by a file descriptor.
+pub(crate) const NETNSA_FD: u16 = 3;
 
 #[cfg(test)]
 mod tests {

@@ -14,13 +14,6 @@ use crate::cidr::Cidr;
 use crate::error::Result;
 use crate::vocab::Scope;
 
-/// `IFA_F_NODAD` (u8 flag and `IFA_FLAGS` bit).
-const IFA_F_NODAD: u32 = 0x02;
-/// `IFA_F_TENTATIVE`.
-const IFA_F_TENTATIVE: u32 = 0x40;
-/// `IFA_F_DADFAILED`.
-const IFA_F_DADFAILED: u32 = 0x08;
-
 /// An address as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Address {
@@ -52,13 +45,15 @@ impl Address {
         let attrs = msg.rtattrs();
         // IFA_LOCAL is the interface's own address (differs from IFA_ADDRESS on point-to-point).
         let ip = find(attrs, Ifa::Local).or_else(|| find(attrs, Ifa::Address)).and_then(ip_of)?;
+        // `IFA_FLAGS` (u32) when the kernel sends it, else the u8 `ifa_flags`: the same bits.
         let flags = find(attrs, Ifa::Flags).and_then(u32_of).unwrap_or(u32::from(msg.ifa_flags().bits()));
+        let has = |flag: IfaF| flags & u32::from(flag.bits()) != 0;
         Some(Address {
             index: *msg.ifa_index(),
             cidr: format!("{ip}/{}", msg.ifa_prefixlen()),
-            nodad: flags & IFA_F_NODAD != 0,
-            tentative: flags & IFA_F_TENTATIVE != 0,
-            dadfailed: flags & IFA_F_DADFAILED != 0,
+            nodad: has(IfaF::NODAD),
+            tentative: has(IfaF::TENTATIVE),
+            dadfailed: has(IfaF::DADFAILED),
             scope: Scope::from_kernel(*msg.ifa_scope()),
         })
     }

@@ -12,12 +12,10 @@ use serde::Serialize;
 use super::attr::{attr, c_string, find, i32_of, nest, nested, string, u32_of};
 use super::{KernelError, Netlink, NlResult};
 use crate::error::{Error, Result};
-use crate::vocab::{LinkKind, OperState};
+use crate::vocab::{LinkKind, OperState, VETH_INFO_PEER};
 
-/// `VETH_INFO_PEER` (linux/veth.h), which neli has no constant for.
-const VETH_INFO_PEER: u16 = 1;
-/// `RTEXT_FILTER_SKIP_STATS`: leave the statistics out of link answers (smaller, faster).
-const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+/// `IFLA_EXT_MASK` for link answers without statistics (smaller, faster).
+const SKIP_STATS: u32 = libc::RTEXT_FILTER_SKIP_STATS as u32;
 
 /// A link as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -167,7 +165,7 @@ fn end_attrs(end: &VethEnd<'_>) -> Vec<Rtattr<Ifla, Buffer>> {
 impl Netlink {
     /// Look a link up; `Ok(None)` if there is none (ENODEV).
     pub fn get_link(&mut self, id: LinkId<'_>) -> Result<Option<Link>> {
-        let mut attrs = vec![attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)];
+        let mut attrs = vec![attr(Ifla::ExtMask, SKIP_STATS)];
         let index = match id {
             LinkId::Index(i) => i,
             LinkId::Name(name) => {
@@ -184,7 +182,7 @@ impl Netlink {
 
     /// Every link of the namespace.
     pub fn dump_links(&mut self) -> Result<Vec<Link>> {
-        let msg = ifinfomsg(0, false, vec![attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)]);
+        let msg = ifinfomsg(0, false, vec![attr(Ifla::ExtMask, SKIP_STATS)]);
         self.dump(Rtm::Getlink, msg, Link::from_msg).map_err(|e| e.into_error("cannot list interfaces"))
     }
 
