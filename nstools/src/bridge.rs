@@ -13,11 +13,11 @@ use crate::cidr::Cidr;
 use crate::error::{Error, Result, exit};
 use crate::ifname::IfName;
 use crate::netlink::Netlink;
-use crate::netlink::link::{Link, LinkId};
+use crate::netlink::link::{Link, LinkId, LinkMessage};
 use crate::netlink::watch::{LinkWatch, Wake};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
-use crate::vocab::LOOPBACK;
+use crate::vocab::{LOOPBACK, LinkKind};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -145,7 +145,7 @@ fn check_is_bridge(link: &Link) -> Result<()> {
 
 fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result<Link> {
     let name = &spec.bridge;
-    let created = match nl.create_bridge(name.as_str(), true) {
+    let created = match nl.create_link(LinkMessage::new().name(name.as_str()).kind(LinkKind::Bridge).up()) {
         Ok(()) => true,
         Err(e) if e.errno == Errno::EEXIST => false,
         Err(e) => return Err(e.into_error(format!("cannot create bridge {name}"))),
@@ -193,14 +193,14 @@ fn attach(nl: &mut Netlink, link: &Link, bridge: &Link, done: &mut Done) -> Resu
         }
         None => {}
     }
-    nl.set_master(link.index, bridge.index, true).map_err(|e| e.into_error(what()))?;
+    nl.set_link(LinkMessage::index(link.index).up().master(bridge.index)).map_err(|e| e.into_error(what()))?;
     done.attached.push((link.index, link.name.clone(), !link.up));
     Ok(())
 }
 
 fn undo(mut err: Error, nl: &mut Netlink, done: &Done) -> Error {
     for (index, name, was_down) in done.attached.iter().rev() {
-        if let Err(e) = nl.detach(*index, *was_down) {
+        if let Err(e) = nl.set_link(LinkMessage::index(*index).nomaster().when(*was_down, LinkMessage::down)) {
             // Gone already (its testenv ended) is fine.
             if e.errno != Errno::ENODEV {
                 err = err.also(&e.into_error(format!("cannot detach {name}")));

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cidr::Cidr;
 use crate::error::{Error, Result};
 use crate::ifname::IfName;
-use crate::netlink::link::{LinkId, VethEnd};
+use crate::netlink::link::{LinkId, LinkMessage};
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
@@ -90,6 +90,11 @@ impl Side {
     }
 }
 
+/// One end to create: its name, MTU and MAC.
+fn end_message(end: &EndSpec, mtu: Option<u32>) -> LinkMessage<'_> {
+    LinkMessage::new().name(end.name.as_str()).with(mtu, LinkMessage::mtu).with(end.mac, LinkMessage::mac)
+}
+
 fn index_of(nl: &mut Netlink, name: &IfName) -> Result<u32> {
     match nl.get_link(LinkId::Name(name.as_str()))? {
         Some(link) => Ok(link.index),
@@ -116,17 +121,13 @@ pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<VethRep
     let same_ns = peer_ns.inode() == end.ns.inode();
 
     // The request goes out from the end's namespace (where the end's addresses are added next)
-    // and names the peer first: only that device can come up at creation (see create_veth).
+    // and names the peer first: only that device can come up at creation (LinkMessage::veth).
     let nl = end.nl()?;
-    let created = nl.create_veth(
-        &VethEnd {
-            name: spec.peer.name.as_str(),
-            netns: (!same_ns).then(|| peer_ns.as_fd()),
-            up: spec.up,
-            mtu: spec.mtu,
-            mac: spec.peer.mac,
-        },
-        &VethEnd { name: spec.end.name.as_str(), netns: None, up: false, mtu: spec.mtu, mac: spec.end.mac },
+    let created = nl.create_link(
+        end_message(&spec.peer, spec.mtu)
+            .with((!same_ns).then(|| peer_ns.as_fd()), LinkMessage::netns_fd)
+            .when(spec.up, LinkMessage::up)
+            .veth(end_message(&spec.end, spec.mtu)),
     );
     if let Err(e) = created {
         return Err(explain_create_error(e, spec, nl, same_ns));
