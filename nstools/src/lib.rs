@@ -7,7 +7,7 @@
 //! - [`ifname`], [`cidr`]: input checks with messages that name the problem.
 //! - [`netns`]: namespace handles and targets (PID, `PID:INODE`, nsfs path, `/run/netns` name).
 //! - [`netlink`]: rtnetlink requests, one small function per operation.
-//! - [`signals`]: fully done or fully undone, even when interrupted.
+//! - [`undo`], [`signals`]: fully done or fully undone, even when interrupted.
 //! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
 //! - [`impair`]: link impairments (delay, jitter, loss, rate); set by [`netlink::qdisc`].
 //! - [`cli`]: what every `main` shares.
@@ -28,6 +28,7 @@ pub mod netns;
 pub mod render;
 pub mod signals;
 pub mod sys;
+pub mod undo;
 pub mod veth;
 pub mod vocab;
 
