@@ -160,7 +160,8 @@ fn library_testenv(x: u32, pid: i32, guard: &Deferred) -> Result<()> {
         dad: false,
         mtu: None,
     };
-    nstools::veth::create(&spec, guard, false)?;
+    let (_, pair) = nstools::veth::create(&spec, guard, false)?;
+    pair.commit();
     let attach = AttachSpec {
         bridge: IfName::new("selftest0")?,
         create: false,
