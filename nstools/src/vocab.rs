@@ -156,26 +156,18 @@ impl Scope {
     }
 }
 
-/// A column of `ns-ls`'s namespace table (`-o`).
+/// A column of `ns-ls`'s namespace table (`-o`); its name, help and alignment are in one
+/// table (`Column::info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Column {
-    /// `NS`.
     Ns,
-    /// `TYPE`.
     Type,
-    /// `NPROCS`.
     Nprocs,
-    /// `PID`.
     Pid,
-    /// `HOLDER`.
     Holder,
-    /// `LABEL`.
     Label,
-    /// `COMMAND`.
     Command,
-    /// `BIND`.
     Bind,
-    /// `IFACES`.
     Ifaces,
 }
 
