@@ -9,7 +9,7 @@ use neli::types::{Buffer, RtBuffer};
 use serde::Serialize;
 
 use super::attr::{attr, find, u32_of};
-use super::{Netlink, NlResult};
+use super::{KernelError, Netlink, NlResult};
 use crate::cidr::Cidr;
 use crate::error::Result;
 use crate::vocab::Scope;
@@ -71,7 +71,7 @@ fn ip_bytes(ip: &IpAddr) -> Buffer {
 }
 
 /// The message naming `cidr` on interface `index` (`IFA_LOCAL` and `IFA_ADDRESS`, as `ip` sends).
-fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> Ifaddrmsg {
+fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> NlResult<Ifaddrmsg> {
     let ip = cidr.addr();
     let mut attrs = RtBuffer::new();
     attrs.push(attr(Ifa::Local, ip_bytes(&ip)));
@@ -84,7 +84,7 @@ fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> Ifaddrmsg {
         .ifa_index(index)
         .rtattrs(attrs)
         .build()
-        .expect("all fields are set")
+        .map_err(KernelError::unbuilt)
 }
 
 impl Netlink {
@@ -92,12 +92,12 @@ impl Netlink {
     /// `nodad` (so a server can bind at once). EEXIST if the address is already there.
     pub fn add_addr(&mut self, index: u32, cidr: &Cidr, nodad: bool) -> NlResult<()> {
         let flags = if nodad && cidr.is_ipv6() { IfaF::NODAD } else { IfaF::empty() };
-        self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, addr_msg(index, cidr, flags))
+        self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, addr_msg(index, cidr, flags)?)
     }
 
     /// Remove `cidr` from interface `index`.
     pub fn delete_addr(&mut self, index: u32, cidr: &Cidr) -> NlResult<()> {
-        self.request(Rtm::Deladdr, NlmF::empty(), addr_msg(index, cidr, IfaF::empty()))
+        self.request(Rtm::Deladdr, NlmF::empty(), addr_msg(index, cidr, IfaF::empty())?)
     }
 
     /// Every address of the namespace.
@@ -108,8 +108,10 @@ impl Netlink {
             .ifa_scope(RtScope::Universe)
             .ifa_index(0)
             .build()
-            .expect("all fields are set");
-        let all = self.dump(Rtm::Getaddr, msg, Address::from_msg).map_err(|e| e.into_error("cannot list addresses"))?;
+            .map_err(KernelError::unbuilt);
+        let all = msg
+            .and_then(|msg| self.dump(Rtm::Getaddr, msg, Address::from_msg))
+            .map_err(|e| e.into_error("cannot list addresses"))?;
         Ok(all.into_iter().flatten().collect())
     }
 }

@@ -271,7 +271,7 @@ impl<'a> LinkMessage<'a> {
             Some(false) => msg.down(),
             None => msg,
         };
-        msg.build().map_err(|e| KernelError { errno: Errno::EINVAL, extack: Some(e.to_string()) })
+        msg.build().map_err(KernelError::unbuilt)
     }
 }
 
