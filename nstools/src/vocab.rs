@@ -232,10 +232,10 @@ impl Column {
         list.split(',')
             .map(|word| {
                 let word = word.trim().to_ascii_uppercase();
-                Column::ALL.into_iter().find(|c| c.as_str() == word).ok_or_else(|| {
-                    let known: Vec<&str> = Column::ALL.iter().map(|c| c.as_str()).collect();
-                    format!("unknown column '{word}'; known: {}", known.join(","))
-                })
+                Column::ALL
+                    .into_iter()
+                    .find(|c| c.as_str() == word)
+                    .ok_or_else(|| format!("unknown column '{word}'; known: {}", Column::list(&Column::ALL)))
             })
             .collect()
     }
@@ -249,7 +249,7 @@ impl Column {
 // Kernel numbers that neli 0.7.5 has no constant for (libc's are used where it has them:
 // `RTNLGRP_LINK`, `RTEXT_FILTER_SKIP_STATS`, `IF_OPER_*`).
 
-/// The loopback device's ifindex: always 1 (`LOOPBACK_IFINDEX`, include/net/net_namespace.h).
+/// The loopback device's ifindex: always 1 (the kernel's `LOOPBACK_IFINDEX`).
 pub const LOOPBACK: u32 = 1;
 /// `VETH_INFO_PEER` (linux/veth.h): the peer's `ifinfomsg` inside a veth's `IFLA_INFO_DATA`.
 pub(crate) const VETH_INFO_PEER: u16 = 1;
