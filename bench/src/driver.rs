@@ -34,6 +34,7 @@ use nix::unistd::Pid;
 use nstools::netlink::Netlink;
 use nstools::netlink::watch::{LinkWatch, Wake};
 use nstools::netns::Netns;
+use nstools::vocab::{LOOPBACK, LinkKind};
 
 use crate::overheads::{self, Overheads};
 use crate::report;
@@ -574,7 +575,7 @@ fn check_setup(nl: &mut Netlink, n: usize) -> Result<()> {
     let bridge = links.iter().find(|l| l.name == "selftest0").context("no selftest0")?;
     ensure!(bridge.is_bridge() && bridge.up, "selftest0 is not an up bridge");
     let ports =
-        links.iter().filter(|l| l.kind.as_deref() == Some("veth") && l.master == Some(bridge.index) && l.up).count();
+        links.iter().filter(|l| l.kind == Some(LinkKind::Veth) && l.master == Some(bridge.index) && l.up).count();
     ensure!(ports == n, "selftest0 has {ports} veth ports up instead of {n}");
     let addrs: Vec<String> = nl.dump_addrs()?.into_iter().filter(|a| a.index == bridge.index).map(|a| a.cidr).collect();
     for want in ["10.53.57.11/24", "fd00::5357:5f0b/112"] {
@@ -584,7 +585,7 @@ fn check_setup(nl: &mut Netlink, n: usize) -> Result<()> {
 }
 
 fn veths(nl: &mut Netlink) -> Result<HashSet<String>> {
-    Ok(nl.dump_links()?.into_iter().filter(|l| l.kind.as_deref() == Some("veth")).map(|l| l.name).collect())
+    Ok(nl.dump_links()?.into_iter().filter(|l| l.kind == Some(LinkKind::Veth)).map(|l| l.name).collect())
 }
 
 /// Wait until no veth is left in the selftest namespace (by notification); when that was.
@@ -744,7 +745,7 @@ fn prepare_isolation() -> Result<()> {
     mount(Some("nstools-bench"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755"))
         .context("cannot mount a private /run")?;
     fs::create_dir_all("/run/netns")?;
-    Netlink::open()?.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+    Netlink::open()?.set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     nix::sys::prctl::set_child_subreaper(true)?;
     Ok(())
 }

@@ -32,10 +32,11 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use nstools::bridge::AttachSpec;
 use nstools::holder::{self, HolderSpec};
-use nstools::netlink::link::{LinkId, VethEnd};
+use nstools::netlink::link::{LinkId, LinkMessage};
 use nstools::netlink::{KernelError, Netlink};
 use nstools::signals::Deferred;
 use nstools::veth::{EndSpec, VethSpec};
+use nstools::vocab::{LOOPBACK, LinkKind};
 use nstools::{Cidr, IfName, Netns, TargetSpec};
 
 fn mark(what: &str) {
@@ -82,8 +83,9 @@ pub fn variant(lib: bool, ids: &[u32]) -> Result<u8> {
     mark(&format!("selftest {}", std::process::id()));
     let selftest = Netns::current()?;
     let mut nl = Netlink::open()?;
-    nl.set_up(1).map_err(kernel("cannot bring lo up"))?;
-    nl.create_bridge("selftest0", true).map_err(kernel("cannot create selftest0"))?;
+    nl.set_up(LOOPBACK).map_err(kernel("cannot bring lo up"))?;
+    nl.create_link(LinkMessage::new().name("selftest0").kind(LinkKind::Bridge).up())
+        .map_err(kernel("cannot create selftest0"))?;
     let bridge = index(&mut nl, "selftest0")?;
     for cidr in ["10.53.57.11/24", "fd00::5357:5f0b/112"] {
         nl.add_addr(bridge, &Cidr::parse(cidr)?, true).map_err(kernel(format!("cannot add {cidr}")))?;
@@ -133,20 +135,17 @@ fn floor_testenv(x: u32, pid: i32, selftest: &Netns, nl: &mut Netlink) -> Result
     let testenv = Netns::open_path(Path::new(&format!("/proc/{pid}/ns/net")))?;
     let mut tnl = socket_in(&testenv, selftest)?;
     let (end, peer) = (format!("veth{x}"), format!("veth{x}-br"));
-    tnl.create_veth(
-        &VethEnd { name: &peer, netns: Some(selftest.as_fd()), up: true, ..Default::default() },
-        &VethEnd { name: &end, ..Default::default() },
-    )
-    .map_err(kernel(format!("cannot create {end}")))?;
+    tnl.create_link(LinkMessage::new().name(&peer).netns_fd(selftest.as_fd()).up().veth(LinkMessage::new().name(&end)))
+        .map_err(kernel(format!("cannot create {end}")))?;
     let end_index = index(&mut tnl, &end)?;
     tnl.set_up(end_index).map_err(kernel(format!("cannot bring {end} up")))?;
-    tnl.set_up(1).map_err(kernel("cannot bring lo up"))?;
+    tnl.set_up(LOOPBACK).map_err(kernel("cannot bring lo up"))?;
     for cidr in addresses(x)? {
         tnl.add_addr(end_index, &cidr, true).map_err(kernel(format!("cannot add {cidr}")))?;
     }
     let bridge = index(nl, "selftest0")?;
     let port = index(nl, &peer)?;
-    nl.set_master(port, bridge, true).map_err(kernel(format!("cannot attach {peer}")))?;
+    nl.set_link(LinkMessage::index(port).up().master(bridge)).map_err(kernel(format!("cannot attach {peer}")))?;
     Ok(())
 }
 
@@ -161,7 +160,8 @@ fn library_testenv(x: u32, pid: i32, guard: &Deferred) -> Result<()> {
         dad: false,
         mtu: None,
     };
-    nstools::veth::create(&spec, guard, false)?;
+    let (_, pair) = nstools::veth::create(&spec, guard, false)?;
+    pair.commit();
     let attach = AttachSpec {
         bridge: IfName::new("selftest0")?,
         create: false,
@@ -191,9 +191,8 @@ pub fn fixture(count: usize) -> Result<u8> {
             let ns = Netns::open_path(Path::new(&format!("/proc/{pid}/ns/net")))?;
             let mut nl = socket_in(&ns, &here)?;
             let (end, peer) = (format!("fx{i}"), format!("fx{i}-br"));
-            nl.create_veth(
-                &VethEnd { name: &peer, netns: Some(here.as_fd()), up: true, ..Default::default() },
-                &VethEnd { name: &end, ..Default::default() },
+            nl.create_link(
+                LinkMessage::new().name(&peer).netns_fd(here.as_fd()).up().veth(LinkMessage::new().name(&end)),
             )
             .map_err(kernel(format!("cannot create {end}")))?;
             let index = index(&mut nl, &end)?;

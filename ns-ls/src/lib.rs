@@ -4,7 +4,8 @@
 
 use clap::Parser;
 use nstools::listing::{Query, list};
-use nstools::render::{DEFAULT_COLUMNS, parse_columns, table, topology};
+use nstools::render::{table, topology};
+use nstools::vocab::Column;
 use nstools::{Error, Result, cli};
 
 /// The tool's name, as it prints it in messages.
@@ -86,16 +87,16 @@ pub struct Cli {
 
 /// A column list (a newtype: clap would take a `Vec` for repeated values).
 #[derive(Debug, Clone)]
-struct Columns(Vec<String>);
+struct Columns(Vec<Column>);
 
 fn parse_cols(s: &str) -> std::result::Result<Columns, String> {
-    parse_columns(s).map(Columns)
+    Column::parse_list(s).map(Columns)
 }
 
 fn columns_help() -> String {
-    let mut s = format!("Columns (-o, default {DEFAULT_COLUMNS}):\n");
-    for (name, what) in nstools::render::COLUMNS {
-        s.push_str(&format!("  {name:<8} {what}\n"));
+    let mut s = format!("Columns (-o, default {}):\n", Column::list(&Column::DEFAULT));
+    for column in Column::ALL {
+        s.push_str(&format!("  {:<8} {}\n", column.as_str(), column.help()));
     }
     s.push('\n');
     s.push_str(cli::EXIT_STATUS);
@@ -113,7 +114,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             || cli.json
             || cli.topology
             || !cli.no_interfaces
-            || cli.output.as_ref().is_some_and(|c| c.0.iter().any(|c| c == "IFACES")),
+            || cli.output.as_ref().is_some_and(|c| c.0.contains(&Column::Ifaces)),
     };
     let listing = list(&query)?;
     let text = if cli.json {
@@ -121,7 +122,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     } else if cli.topology {
         topology(&listing).trim_end().to_owned()
     } else {
-        let columns = cli.output.map_or_else(|| parse_columns(DEFAULT_COLUMNS).unwrap_or_default(), |c| c.0);
+        let columns = cli.output.map_or_else(|| Column::DEFAULT.to_vec(), |c| c.0);
         table(&listing, &columns, !cli.noheadings, !cli.no_interfaces).trim_end().to_owned()
     };
     // A listing is all or nothing: a termination signal from here on no longer cuts it short

@@ -12,11 +12,13 @@ use nix::errno::Errno;
 use crate::cidr::Cidr;
 use crate::error::{Error, Result, exit};
 use crate::ifname::IfName;
-use crate::netlink::Netlink;
-use crate::netlink::link::{Link, LinkId};
+use crate::netlink::link::{Link, LinkId, LinkMessage};
 use crate::netlink::watch::{LinkWatch, Wake};
+use crate::netlink::{Netlink, NlResult};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
+use crate::undo::Undo;
+use crate::vocab::{LOOPBACK, LinkKind};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -37,15 +39,8 @@ pub struct AttachSpec {
     pub netns: Option<TargetSpec>,
 }
 
-/// What this run changed, to undo on failure.
-#[derive(Debug, Default)]
-struct Done {
-    bridge_created: Option<u32>,
-    /// Addresses this run added to a bridge that existed before.
-    addrs_added: Vec<(u32, Cidr)>,
-    /// Ports attached: index, name, and whether they were down before.
-    attached: Vec<(u32, String, bool)>,
-}
+/// What this run changed, with what undoes it, in a socket of the namespace it works in.
+type Log = Undo<Netlink>;
 
 /// Run `spec`.
 pub fn run(spec: &AttachSpec, guard: &Deferred) -> Result<()> {
@@ -53,27 +48,32 @@ pub fn run(spec: &AttachSpec, guard: &Deferred) -> Result<()> {
         Some(t) => Target::open(t)?.netns,
         None => Netns::current()?,
     };
-    let mut nl = Netlink::open_in(&ns)?;
-    let mut done = Done::default();
-    let result = attach_all(spec, &ns, &mut nl, guard, &mut done).and_then(|()| match guard.pending() {
+    let mut log = Undo::new(Netlink::open_in(&ns)?);
+    let result = attach_all(spec, &ns, &mut log, guard).and_then(|()| match guard.pending() {
         Some(signal) => Err(interrupted(signal, "nothing was changed")),
         None => Ok(()),
     });
-    result.map_err(|e| undo(e, &mut nl, &done))
+    match result {
+        Ok(()) => {
+            log.commit();
+            Ok(())
+        }
+        Err(e) => Err(log.rollback(e)),
+    }
 }
 
-fn attach_all(spec: &AttachSpec, ns: &Netns, nl: &mut Netlink, guard: &Deferred, done: &mut Done) -> Result<()> {
+fn attach_all(spec: &AttachSpec, ns: &Netns, log: &mut Log, guard: &Deferred) -> Result<()> {
     let wait = spec.timeout != Some(Duration::ZERO) && !spec.ifaces.is_empty();
     // Subscribe before the first look-up, so that nothing slips between look and wait.
     let mut watch = if wait { Some(LinkWatch::open_in(ns)?) } else { None };
     let deadline = spec.timeout.map(|t| Instant::now() + t);
 
-    let bridge = if spec.create { ensure_bridge(spec, nl, done)? } else { find_bridge(&spec.bridge, nl)? };
+    let bridge = if spec.create { ensure_bridge(spec, log)? } else { find_bridge(&spec.bridge, log.ctx())? };
 
     let mut missing = Vec::new();
     for iface in &spec.ifaces {
-        match nl.get_link(LinkId::Name(iface.as_str()))? {
-            Some(link) => attach(nl, &link, &bridge, done)?,
+        match log.ctx().get_link(LinkId::Name(iface.as_str()))? {
+            Some(link) => attach(log, &link, &bridge)?,
             None => missing.push(iface.as_str()),
         }
     }
@@ -90,7 +90,7 @@ fn attach_all(spec: &AttachSpec, ns: &Netns, nl: &mut Netlink, guard: &Deferred,
             Wake::Event(ev) if ev.new => {
                 if let Some(pos) = missing.iter().position(|m| *m == ev.link.name) {
                     missing.remove(pos);
-                    attach(nl, &ev.link, &bridge, done)?;
+                    attach(log, &ev.link, &bridge)?;
                 }
             }
             Wake::Event(_) => {}
@@ -98,8 +98,8 @@ fn attach_all(spec: &AttachSpec, ns: &Netns, nl: &mut Netlink, guard: &Deferred,
                 // Notifications were lost: look each missing interface up again.
                 let mut still = Vec::new();
                 for name in missing {
-                    match nl.get_link(LinkId::Name(name))? {
-                        Some(link) => attach(nl, &link, &bridge, done)?,
+                    match log.ctx().get_link(LinkId::Name(name))? {
+                        Some(link) => attach(log, &link, &bridge)?,
                         None => still.push(name),
                     }
                 }
@@ -138,13 +138,14 @@ fn check_is_bridge(link: &Link) -> Result<()> {
         return Ok(());
     }
     let kind =
-        link.kind.as_deref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
+        link.kind.as_ref().map_or_else(|| "a device without a link kind".to_owned(), |k| format!("a {k} device"));
     Err(Error::new(format!("{} is not a bridge", link.name)).detail(format!("it is {kind}")))
 }
 
-fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result<Link> {
+fn ensure_bridge(spec: &AttachSpec, log: &mut Log) -> Result<Link> {
     let name = &spec.bridge;
-    let created = match nl.create_bridge(name.as_str(), true) {
+    let nl = log.ctx();
+    let created = match nl.create_link(LinkMessage::new().name(name.as_str()).kind(LinkKind::Bridge).up()) {
         Ok(()) => true,
         Err(e) if e.errno == Errno::EEXIST => false,
         Err(e) => return Err(e.into_error(format!("cannot create bridge {name}"))),
@@ -153,17 +154,28 @@ fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result
         .get_link(LinkId::Name(name.as_str()))?
         .ok_or_else(|| Error::sys(format!("bridge {name} vanished right after it was created"), Errno::ENODEV))?;
     if created {
-        done.bridge_created = Some(bridge.index);
+        let index = bridge.index;
+        log.push(format!("created bridge {name}"), move |nl| {
+            undone(nl.delete_link(index), &[Errno::ENODEV], "cannot remove the bridge created by this run")
+        });
     } else {
         check_is_bridge(&bridge)?;
         if !bridge.up {
             nl.set_up(bridge.index).map_err(|e| e.into_error(format!("cannot bring {name} up")))?;
         }
     }
-    nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+    log.ctx().set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     for addr in &spec.addrs {
-        match nl.add_addr(bridge.index, addr, !spec.dad) {
-            Ok(()) if !created => done.addrs_added.push((bridge.index, *addr)),
+        match log.ctx().add_addr(bridge.index, addr, !spec.dad) {
+            // Added to a bridge that was there before: removed again on failure (a bridge this
+            // run created goes with its addresses).
+            Ok(()) if !created => {
+                let (index, addr) = (bridge.index, *addr);
+                log.push(format!("added {addr} to {name}"), move |nl| {
+                    let gone = [Errno::ENODEV, Errno::EADDRNOTAVAIL];
+                    undone(nl.delete_addr(index, &addr), &gone, format!("cannot remove address {addr}"))
+                });
+            }
             Ok(()) => {}
             Err(e) if e.errno == Errno::EEXIST => {} // already there: idempotent
             Err(e) => return Err(e.into_error(format!("cannot add address {addr} to {name}"))),
@@ -172,8 +184,9 @@ fn ensure_bridge(spec: &AttachSpec, nl: &mut Netlink, done: &mut Done) -> Result
     Ok(bridge)
 }
 
-fn attach(nl: &mut Netlink, link: &Link, bridge: &Link, done: &mut Done) -> Result<()> {
+fn attach(log: &mut Log, link: &Link, bridge: &Link) -> Result<()> {
     let what = || format!("cannot attach {} to {}", link.name, bridge.name);
+    let nl = log.ctx();
     if link.index == bridge.index {
         return Err(Error::usage(what()).detail("an interface cannot be its own bridge port"));
     }
@@ -192,33 +205,21 @@ fn attach(nl: &mut Netlink, link: &Link, bridge: &Link, done: &mut Done) -> Resu
         }
         None => {}
     }
-    nl.set_master(link.index, bridge.index, true).map_err(|e| e.into_error(what()))?;
-    done.attached.push((link.index, link.name.clone(), !link.up));
+    nl.set_link(LinkMessage::index(link.index).up().master(bridge.index)).map_err(|e| e.into_error(what()))?;
+    // Undone by taking it off the bridge, and down again if it was down.
+    let (index, name, was_down) = (link.index, link.name.clone(), !link.up);
+    log.push(format!("attached {name} to {}", bridge.name), move |nl| {
+        let detach = LinkMessage::index(index).nomaster().when(was_down, LinkMessage::down);
+        // Gone already (its testenv ended) is fine.
+        undone(nl.set_link(detach), &[Errno::ENODEV], format!("cannot detach {name}"))
+    });
     Ok(())
 }
 
-fn undo(mut err: Error, nl: &mut Netlink, done: &Done) -> Error {
-    for (index, name, was_down) in done.attached.iter().rev() {
-        if let Err(e) = nl.detach(*index, *was_down) {
-            // Gone already (its testenv ended) is fine.
-            if e.errno != Errno::ENODEV {
-                err = err.also(&e.into_error(format!("cannot detach {name}")));
-            }
-        }
+/// The outcome of an undo request; the errnos in `already` mean there was nothing left to undo.
+fn undone(result: NlResult<()>, already: &[Errno], what: impl Into<String>) -> Result<()> {
+    match result {
+        Err(e) if !already.contains(&e.errno) => Err(e.into_error(what)),
+        _ => Ok(()),
     }
-    for (index, addr) in &done.addrs_added {
-        if let Err(e) = nl.delete_addr(*index, addr)
-            && e.errno != Errno::ENODEV
-            && e.errno != Errno::EADDRNOTAVAIL
-        {
-            err = err.also(&e.into_error(format!("cannot remove address {addr}")));
-        }
-    }
-    if let Some(index) = done.bridge_created
-        && let Err(e) = nl.delete_link(index)
-        && e.errno != Errno::ENODEV
-    {
-        err = err.also(&e.into_error("cannot remove the bridge created by this run"));
-    }
-    err
 }

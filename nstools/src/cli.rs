@@ -1,6 +1,10 @@
 //! What every tool's `main` shares: one-line argument errors, `tool: message` on failure, the
-//! exit code carried by the error, refusal to run set-user-ID, and output that reports a
-//! closed pipe instead of panicking.
+//! exit code carried by the error, refusal to run set-user-ID, and output to a closed pipe.
+//!
+//! A closed standard output (`ns-ls | head -1`) ends a tool as it ends coreutils' tools: no
+//! message, death by SIGPIPE (exit status 141 in the shell), after undoing its work like any
+//! other failure (`veth-pair --json` removes the pair it could not report). Not 0: a tool that
+//! could not report what it made has undone it, and a caller must not take it as made.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,9 +49,12 @@ pub fn main_with<C: Parser>(tool: &str, own_failure: Option<u8>, run: impl FnOnc
     }
 }
 
-/// Print `tool: error` and return its exit code; an interrupted run dies of its signal.
+/// Print `tool: error` (not for a closed pipe: [`Error::is_quiet`]) and return its exit code; an
+/// interrupted run dies of its signal (SIGPIPE for a closed pipe).
 pub fn report(tool: &str, e: &Error) -> ExitCode {
-    eprintln!("{tool}: {}", printable(&e.to_string()));
+    if !e.is_quiet() {
+        eprintln!("{tool}: {}", printable(&e.to_string()));
+    }
     let code = e.exit_code();
     if code > exit::SIGNAL_BASE
         && let Ok(signal) = Signal::try_from(i32::from(code - exit::SIGNAL_BASE))
@@ -61,8 +68,10 @@ pub fn report(tool: &str, e: &Error) -> ExitCode {
 fn usage_error(tool: &str, e: &clap::Error, code: u8) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
+            return match e.print() {
+                Err(err) if err.raw_os_error() == Some(libc::EPIPE) => report(tool, &broken_pipe()),
+                _ => ExitCode::SUCCESS,
+            };
         }
         _ => {}
     }
@@ -118,10 +127,20 @@ fn refuse_setid() -> Result<()> {
     Ok(())
 }
 
-/// Write `text` (plus a newline) to stdout and flush it; a closed pipe is an error, not a panic.
+/// Write `text` (plus a newline) to stdout and flush it. A closed pipe is a quiet error
+/// ([`Error::broken_pipe`]): undo what the run did, then return it, and the tool dies of SIGPIPE.
 pub fn print_line(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| Error::io("cannot write to standard output", &e))
+    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| match e.raw_os_error() {
+        Some(libc::EPIPE) => broken_pipe(),
+        _ => Error::io(STDOUT, &e),
+    })
+}
+
+const STDOUT: &str = "cannot write to standard output";
+
+fn broken_pipe() -> Error {
+    Error::broken_pipe(STDOUT)
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 127;
     /// Interrupted by signal N after undoing what was done: 128 + N.
     pub const SIGNAL_BASE: u8 = 128;
+    /// Standard output closed by its reader: the tool undoes its work and dies of SIGPIPE
+    /// without a message, as coreutils' tools do (141 in the shell).
+    pub const BROKEN_PIPE: u8 = SIGNAL_BASE + libc::SIGPIPE as u8;
 }
 
 /// The hint for a missing privilege to change network settings.
@@ -40,6 +43,7 @@ pub struct Error {
     hint: Option<String>,
     also: Vec<String>,
     code: u8,
+    quiet: bool,
 }
 
 /// Result with [`Error`].
@@ -48,7 +52,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A failure without an errno (exit code 1).
     pub fn new(what: impl Into<String>) -> Self {
-        Error { what: what.into(), errno: None, detail: None, hint: None, also: Vec::new(), code: exit::FAILURE }
+        Error {
+            what: what.into(),
+            errno: None,
+            detail: None,
+            hint: None,
+            also: Vec::new(),
+            code: exit::FAILURE,
+            quiet: false,
+        }
     }
 
     /// A failed system call or kernel request (exit code 1).
@@ -67,6 +79,18 @@ impl Error {
     /// Invalid input, found before anything was touched (exit code 2).
     pub fn usage(what: impl Into<String>) -> Self {
         Error { code: exit::USAGE, ..Error::new(what) }
+    }
+
+    /// Standard output was closed by its reader (EPIPE), who left on purpose (`ns-ls | head -1`):
+    /// no message, and the tool dies of SIGPIPE ([`exit::BROKEN_PIPE`]) after undoing its work.
+    pub fn broken_pipe(what: impl Into<String>) -> Self {
+        Error { code: exit::BROKEN_PIPE, quiet: true, ..Error::sys(what, Errno::EPIPE) }
+    }
+
+    /// True if the tool ends without a message: a closed pipe, and nothing else went wrong
+    /// (a failed undo is still reported).
+    pub fn is_quiet(&self) -> bool {
+        self.quiet && self.also.is_empty()
     }
 
     /// Replace the "why" part (for instance with the kernel's extended-ack text).
@@ -187,6 +211,17 @@ mod tests {
             "cannot add address: Invalid argument (EINVAL); also, cannot remove veth21: Device or resource busy (EBUSY)"
         );
         assert_eq!(both.errno(), Some(Errno::EINVAL));
+    }
+
+    #[test]
+    fn a_closed_pipe_is_quiet_unless_an_undo_failed() {
+        let e = Error::broken_pipe("cannot write to standard output");
+        assert!(e.is_quiet());
+        assert_eq!((e.errno(), e.exit_code()), (Some(Errno::EPIPE), 141));
+        let e = e.also(&Error::sys("cannot remove veth21", Errno::EBUSY));
+        assert!(!e.is_quiet());
+        assert_eq!(e.exit_code(), exit::BROKEN_PIPE);
+        assert!(!Error::sys("x", Errno::EPIPE).is_quiet());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The shared library of nstools: the five tools (`ns-unshare`, `veth-pair`, `br-attach`,
 //! `ns-exec`, `ns-ls`) are thin command lines over these modules.
 //!
+//! - [`vocab`]: the words and kernel numbers of every vocabulary (link kinds, states, scopes,
+//!   table columns), each in one table.
 //! - [`error`]: one error type that keeps the errno and the kernel's extended-ack text.
 //! - [`ifname`], [`cidr`]: input checks with messages that name the problem.
 //! - [`netns`]: namespace handles and targets (PID, `PID:INODE`, nsfs path, `/run/netns` name).
 //! - [`netlink`]: rtnetlink requests, one small function per operation.
-//! - [`signals`]: fully done or fully undone, even when interrupted.
+//! - [`undo`], [`signals`]: fully done or fully undone, even when interrupted.
 //! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
 //! - [`impair`]: link impairments (delay, jitter, loss, rate); set by [`netlink::qdisc`].
 //! - [`cli`]: what every `main` shares.
@@ -26,7 +28,9 @@ pub mod netns;
 pub mod render;
 pub mod signals;
 pub mod sys;
+pub mod undo;
 pub mod veth;
+pub mod vocab;
 
 pub use cidr::Cidr;
 pub use error::{Error, Result};

@@ -23,6 +23,7 @@ use crate::holder::Identity;
 use crate::netlink::Netlink;
 use crate::netlink::addr::Address;
 use crate::netlink::link::Link;
+use crate::vocab::{LinkKind, OperState, Scope};
 
 /// The whole listing (`ns-ls --json`).
 #[derive(Debug, Serialize)]
@@ -82,9 +83,9 @@ pub struct Interface {
     /// Index.
     pub index: u32,
     /// Kind (`veth`, `bridge`...).
-    pub kind: Option<String>,
+    pub kind: Option<LinkKind>,
     /// Operational state (`UP`, `DOWN`, `UNKNOWN`...).
-    pub state: &'static str,
+    pub state: OperState,
     /// Administratively up.
     pub up: bool,
     /// MTU.
@@ -126,7 +127,7 @@ pub struct Bridge {
     /// The label of that namespace.
     pub label: Option<String>,
     /// Operational state.
-    pub state: &'static str,
+    pub state: OperState,
     /// Addresses.
     pub addresses: Vec<Address>,
     /// Ports.
@@ -139,7 +140,7 @@ pub struct Port {
     /// Name.
     pub name: String,
     /// Operational state.
-    pub state: &'static str,
+    pub state: OperState,
     /// For a veth port: the other end.
     pub peer: Option<Peer>,
     /// Addresses of the other end.
@@ -436,13 +437,13 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
         let ns = namespaces.iter().find(|n| Some(n.inode) == peer.netns);
         ns.and_then(|n| n.interfaces.as_ref())
             .and_then(|ifs| ifs.iter().find(|i| i.index == peer.index))
-            .map(|i| i.addresses.iter().filter(|a| a.scope != "link").cloned().collect())
+            .map(|i| i.addresses.iter().filter(|a| a.scope != Scope::Link).cloned().collect())
             .unwrap_or_default()
     };
     let mut out = Vec::new();
     for ns in namespaces {
         let Some(ifs) = &ns.interfaces else { continue };
-        for br in ifs.iter().filter(|i| i.kind.as_deref() == Some("bridge")) {
+        for br in ifs.iter().filter(|i| i.kind == Some(LinkKind::Bridge)) {
             let ports = ifs
                 .iter()
                 .filter(|p| p.master.as_deref() == Some(br.name.as_str()))
@@ -459,7 +460,7 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
                 pid: ns.pid,
                 label: ns.label.clone(),
                 state: br.state,
-                addresses: br.addresses.iter().filter(|a| a.scope != "link").cloned().collect(),
+                addresses: br.addresses.iter().filter(|a| a.scope != Scope::Link).cloned().collect(),
                 ports,
             });
         }

@@ -4,61 +4,31 @@ use std::fmt::Write;
 
 use crate::listing::{Bridge, Interface, Listing, Namespace, Peer};
 use crate::netlink::addr::Address;
+use crate::vocab::{Column, OperState, Scope};
 
-/// Columns of the namespace table (`ns-ls -o`).
-pub const COLUMNS: [(&str, &str); 9] = [
-    ("NS", "namespace inode"),
-    ("TYPE", "namespace type"),
-    ("NPROCS", "number of processes in it"),
-    ("PID", "a process in it (the holder if any)"),
-    ("HOLDER", "PID of its ns-unshare holder"),
-    ("LABEL", "label of the holder (ns-unshare --name)"),
-    ("COMMAND", "command line of PID"),
-    ("BIND", "bind mounts of it (ip netns, --bind)"),
-    ("IFACES", "number of interfaces"),
-];
-
-/// The default columns.
-pub const DEFAULT_COLUMNS: &str = "NS,TYPE,NPROCS,PID,LABEL,COMMAND";
-
-/// Check a comma-separated column list.
-pub fn parse_columns(list: &str) -> Result<Vec<String>, String> {
-    list.split(',')
-        .map(|c| c.trim().to_ascii_uppercase())
-        .map(|c| {
-            if COLUMNS.iter().any(|(name, _)| *name == c) {
-                Ok(c)
-            } else {
-                Err(format!("unknown column '{c}'; known: {}", COLUMNS.map(|(n, _)| n).join(",")))
-            }
-        })
-        .collect()
-}
-
-fn cell(ns: &Namespace, kind: &str, column: &str) -> String {
+fn cell(ns: &Namespace, kind: &str, column: Column) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     match column {
-        "NS" => ns.inode.to_string(),
-        "TYPE" => kind.to_owned(),
-        "NPROCS" => ns.nprocs.to_string(),
-        "PID" => opt(ns.pid.map(|p| p.to_string())),
-        "HOLDER" => opt(ns.holder.map(|p| p.to_string())),
-        "LABEL" => opt(ns.label.clone()),
-        "COMMAND" => opt(ns.command.clone()),
-        "BIND" => {
+        Column::Ns => ns.inode.to_string(),
+        Column::Type => kind.to_owned(),
+        Column::Nprocs => ns.nprocs.to_string(),
+        Column::Pid => opt(ns.pid.map(|p| p.to_string())),
+        Column::Holder => opt(ns.holder.map(|p| p.to_string())),
+        Column::Label => opt(ns.label.clone()),
+        Column::Command => opt(ns.command.clone()),
+        Column::Bind => {
             if ns.binds.is_empty() {
                 "-".into()
             } else {
                 ns.binds.join(",")
             }
         }
-        "IFACES" => opt(ns.interfaces.as_ref().map(|i| i.len().to_string())),
-        _ => String::new(),
+        Column::Ifaces => opt(ns.interfaces.as_ref().map(|i| i.len().to_string())),
     }
 }
 
 fn addr_list(addrs: &[Address]) -> String {
-    addrs.iter().filter(|a| a.scope != "link").map(|a| a.cidr.as_str()).collect::<Vec<_>>().join(" ")
+    addrs.iter().filter(|a| a.scope != Scope::Link).map(|a| a.cidr.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 fn peer_text(peer: &Peer) -> String {
@@ -89,13 +59,14 @@ fn interface_line(i: &Interface) -> String {
 }
 
 /// The table: one row per namespace, its interfaces below it (unless `interfaces` is false).
-pub fn table(listing: &Listing, columns: &[String], headings: bool, interfaces: bool) -> String {
+pub fn table(listing: &Listing, columns: &[Column], headings: bool, interfaces: bool) -> String {
+    let header: Vec<String> = columns.iter().map(|c| c.as_str().to_owned()).collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     if headings {
-        rows.push(columns.to_vec());
+        rows.push(header.clone());
     }
     let ns_rows: Vec<Vec<String>> =
-        listing.namespaces.iter().map(|ns| columns.iter().map(|c| cell(ns, &listing.kind, c)).collect()).collect();
+        listing.namespaces.iter().map(|ns| columns.iter().map(|&c| cell(ns, &listing.kind, c)).collect()).collect();
     rows.extend(ns_rows.iter().cloned());
     let widths: Vec<usize> =
         (0..columns.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -103,10 +74,9 @@ pub fn table(listing: &Listing, columns: &[String], headings: bool, interfaces: 
         let mut line = String::new();
         for (c, value) in row.iter().enumerate() {
             let last = c + 1 == row.len();
-            let numeric = matches!(columns[c].as_str(), "NS" | "NPROCS" | "PID" | "HOLDER" | "IFACES");
             if last {
                 line.push_str(value);
-            } else if numeric {
+            } else if columns[c].right_aligned() {
                 write!(line, "{value:>w$} ", w = widths[c]).unwrap_or(());
             } else {
                 write!(line, "{value:<w$} ", w = widths[c]).unwrap_or(());
@@ -116,7 +86,7 @@ pub fn table(listing: &Listing, columns: &[String], headings: bool, interfaces: 
     };
     let mut out = String::new();
     if headings {
-        out.push_str(&format_row(columns));
+        out.push_str(&format_row(&header));
         out.push('\n');
     }
     for (ns, row) in listing.namespaces.iter().zip(&ns_rows) {
@@ -168,7 +138,7 @@ pub fn topology(listing: &Listing) -> String {
         }
         for p in &b.ports {
             let mut line = format!("{head} ── {}", p.name);
-            if p.state != "UP" {
+            if p.state != OperState::Up {
                 write!(line, " [{}]", p.state).unwrap_or(());
             }
             if let Some(peer) = &p.peer {
@@ -195,7 +165,7 @@ mod tests {
     use crate::listing::Port;
 
     fn addr(cidr: &str) -> Address {
-        Address { index: 0, cidr: cidr.into(), nodad: false, tentative: false, dadfailed: false, scope: "global" }
+        Address { index: 0, cidr: cidr.into(), nodad: false, tentative: false, dadfailed: false, scope: Scope::Global }
     }
 
     #[test]
@@ -208,11 +178,11 @@ mod tests {
                 netns: 1,
                 pid: Some(10),
                 label: None,
-                state: "UP",
+                state: OperState::Up,
                 addresses: vec![addr("10.53.57.11/24")],
                 ports: vec![Port {
                     name: "veth21-br".into(),
-                    state: "UP",
+                    state: OperState::Up,
                     peer: Some(Peer {
                         name: Some("veth21".into()),
                         index: 2,
@@ -229,11 +199,5 @@ mod tests {
             topology(&listing),
             "selftest0 10.53.57.11/24 ── veth21-br ⇄ veth21  pid 4242 ad_dc  10.53.57.21/24\n"
         );
-    }
-
-    #[test]
-    fn columns() {
-        assert_eq!(parse_columns("ns,label").unwrap(), ["NS", "LABEL"]);
-        assert!(parse_columns("NS,BOGUS").unwrap_err().contains("unknown column 'BOGUS'"));
     }
 }

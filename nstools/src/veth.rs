@@ -1,5 +1,6 @@
 //! `veth-pair`: a veth pair created in one request with each end directly in its namespace,
-//! then addressed and brought up; any failure after creation deletes the pair again.
+//! then addressed and brought up; any failure after creation deletes the pair again (an
+//! [`Undo`] log, which the caller commits once it has reported the pair).
 
 use std::os::fd::AsFd;
 
@@ -9,10 +10,12 @@ use serde::Serialize;
 use crate::cidr::Cidr;
 use crate::error::{Error, Result};
 use crate::ifname::IfName;
-use crate::netlink::link::{LinkId, VethEnd};
+use crate::netlink::link::{LinkId, LinkMessage};
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
+use crate::undo::Undo;
+use crate::vocab::{LOOPBACK, LinkKind};
 
 /// One end of the pair to create.
 #[derive(Debug, Clone)]
@@ -74,19 +77,9 @@ fn open_ns(spec: &Option<TargetSpec>) -> Result<Netns> {
     }
 }
 
-/// An end's namespace and a socket in it.
-struct Side {
-    ns: Netns,
-    nl: Option<Netlink>,
-}
-
-impl Side {
-    fn nl(&mut self) -> Result<&mut Netlink> {
-        if self.nl.is_none() {
-            self.nl = Some(Netlink::open_in(&self.ns)?);
-        }
-        Ok(self.nl.as_mut().expect("just set"))
-    }
+/// One end to create: its name, MTU and MAC.
+fn end_message(end: &EndSpec, mtu: Option<u32>) -> LinkMessage<'_> {
+    LinkMessage::new().name(end.name.as_str()).with(mtu, LinkMessage::mtu).with(end.mac, LinkMessage::mac)
 }
 
 fn index_of(nl: &mut Netlink, name: &IfName) -> Result<u32> {
@@ -107,96 +100,95 @@ fn add_addrs(nl: &mut Netlink, index: u32, name: &IfName, addrs: &[Cidr], nodad:
         .collect()
 }
 
-/// Create the pair as `spec` says. `guard` holds termination signals back: one that arrives
-/// before the end undoes everything.
-pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<VethReport> {
-    let mut end = Side { ns: open_ns(&spec.end.netns)?, nl: None };
+/// Create the pair as `spec` says; returns what was made and the log that removes the pair
+/// again: [`Undo::commit`] it once the report is out, drop or roll it back otherwise. `guard`
+/// holds termination signals back: one that arrives before the end undoes everything.
+pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<(VethReport, Undo<Netlink>)> {
+    let end_ns = open_ns(&spec.end.netns)?;
     let peer_ns = open_ns(&spec.peer.netns)?;
-    let same_ns = peer_ns.inode() == end.ns.inode();
+    let same_ns = peer_ns.inode() == end_ns.inode();
 
     // The request goes out from the end's namespace (where the end's addresses are added next)
-    // and names the peer first: only that device can come up at creation (see create_veth).
-    let nl = end.nl()?;
-    let created = nl.create_veth(
-        &VethEnd {
-            name: spec.peer.name.as_str(),
-            netns: (!same_ns).then(|| peer_ns.as_fd()),
-            up: spec.up,
-            mtu: spec.mtu,
-            mac: spec.peer.mac,
-        },
-        &VethEnd { name: spec.end.name.as_str(), netns: None, up: false, mtu: spec.mtu, mac: spec.end.mac },
+    // and names the peer first: only that device can come up at creation (LinkMessage::veth).
+    let mut nl = Netlink::open_in(&end_ns)?;
+    let created = nl.create_link(
+        end_message(&spec.peer, spec.mtu)
+            .with((!same_ns).then(|| peer_ns.as_fd()), LinkMessage::netns_fd)
+            .when(spec.up, LinkMessage::up)
+            .veth(end_message(&spec.end, spec.mtu)),
     );
     if let Err(e) = created {
-        return Err(explain_create_error(e, spec, nl, same_ns));
+        return Err(explain_create_error(e, spec, &mut nl, same_ns));
     }
 
-    let mut peer = Side { ns: peer_ns, nl: None };
-    let mut index = None;
+    // The pair exists: from here on every failure removes it again (by its index once known).
+    let mut log = Undo::new(nl);
+    let end_index = index_of(log.ctx(), &spec.end.name);
+    let (name, index) = (spec.end.name.clone(), end_index.as_ref().ok().copied());
+    log.push(format!("created {name}"), move |nl| remove_pair(nl, index, &name));
+
     let outcome =
-        configure(spec, &mut end, &mut peer, same_ns, &mut index, report).and_then(|r| match guard.pending() {
-            Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
-            None => Ok(r),
+        end_index.and_then(|index| configure(spec, log.ctx(), index, (&end_ns, &peer_ns), report)).and_then(|r| {
+            match guard.pending() {
+                Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
+                None => Ok(r),
+            }
         });
-    outcome.map_err(|e| undo(e, end.nl.as_mut().expect("opened before creating"), index, &spec.end.name))
+    match outcome {
+        Ok(report) => Ok((report, log)),
+        Err(e) => Err(log.rollback(e)),
+    }
 }
 
+/// Everything after creation: up, addresses, the peer's index. `nl` is in the end's namespace.
 fn configure(
     spec: &VethSpec,
-    end: &mut Side,
-    peer: &mut Side,
-    same_ns: bool,
-    index: &mut Option<u32>,
+    nl: &mut Netlink,
+    end_index: u32,
+    (end_ns, peer_ns): (&Netns, &Netns),
     report: bool,
 ) -> Result<VethReport> {
     let nodad = !spec.dad;
-    let nl = end.nl()?;
-    let end_index = index_of(nl, &spec.end.name)?;
-    *index = Some(end_index);
     if spec.up {
         nl.set_up(end_index).map_err(|e| e.into_error(format!("cannot bring {} up", spec.end.name)))?;
-        nl.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+        nl.set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     }
     let end_addrs = add_addrs(nl, end_index, &spec.end.name, &spec.end.addrs, nodad)?;
 
-    let mut peer_index = 0;
-    if report || !spec.peer.addrs.is_empty() {
-        let pnl = if same_ns { end.nl()? } else { peer.nl()? };
-        peer_index = index_of(pnl, &spec.peer.name)?;
-    }
-    let peer_addrs = if spec.peer.addrs.is_empty() {
-        Vec::new()
+    let (peer_index, peer_addrs) = if report || !spec.peer.addrs.is_empty() {
+        let mut own = None;
+        let pnl = if peer_ns.inode() == end_ns.inode() { nl } else { own.insert(Netlink::open_in(peer_ns)?) };
+        let index = index_of(pnl, &spec.peer.name)?;
+        (index, add_addrs(pnl, index, &spec.peer.name, &spec.peer.addrs, nodad)?)
     } else {
-        let pnl = if same_ns { end.nl()? } else { peer.nl()? };
-        add_addrs(pnl, peer_index, &spec.peer.name, &spec.peer.addrs, nodad)?
+        (0, Vec::new())
     };
     Ok(VethReport {
         end: EndReport {
             name: spec.end.name.to_string(),
             ifindex: end_index,
-            netns: end.ns.inode(),
+            netns: end_ns.inode(),
             addresses: end_addrs,
         },
         up: spec.up,
         peer: EndReport {
             name: spec.peer.name.to_string(),
             ifindex: peer_index,
-            netns: peer.ns.inode(),
+            netns: peer_ns.inode(),
             addresses: peer_addrs,
         },
     })
 }
 
-/// Delete the pair after a failure; a failed deletion is added to the original error.
-fn undo(err: Error, nl: &mut Netlink, index: Option<u32>, name: &IfName) -> Error {
+/// Delete the pair (its end `index`, else the one called `name`): the undo of its creation.
+fn remove_pair(nl: &mut Netlink, index: Option<u32>, name: &IfName) -> Result<()> {
     let index = match index {
         Some(i) => Some(i),
         None => nl.get_link(LinkId::Name(name.as_str())).ok().flatten().map(|l| l.index),
     };
     match index.map(|i| nl.delete_link(i)) {
-        Some(Ok(())) => err,
-        Some(Err(e)) => err.also(&e.into_error(format!("cannot remove {name}"))),
-        None => err,
+        Some(Err(e)) => Err(e.into_error(format!("cannot remove {name}"))),
+        Some(Ok(())) | None => Ok(()),
     }
 }
 
@@ -230,8 +222,8 @@ pub fn delete(name: &IfName, netns: Option<&TargetSpec>, missing_ok: bool) -> Re
             Err(Error::sys(format!("cannot delete {name}"), Errno::ENODEV).detail(format!("{name} does not exist")))
         };
     };
-    if link.kind.as_deref() != Some("veth") {
-        let kind = link.kind.as_deref().unwrap_or("a device without a link kind");
+    if link.kind != Some(LinkKind::Veth) {
+        let kind = link.kind.as_ref().map_or("a device without a link kind", LinkKind::as_str);
         return Err(Error::new(format!("cannot delete {name}")).detail(format!("it is {kind}, not a veth")));
     }
     match nl.delete_link(link.index) {

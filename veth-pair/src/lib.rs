@@ -120,16 +120,17 @@ pub fn run(cli: Cli) -> Result<u8> {
         dad: cli.dad,
         mtu: cli.mtu,
     };
-    let report = nstools::veth::create(&spec, &guard, cli.json)?;
+    let (report, log) = nstools::veth::create(&spec, &guard, cli.json)?;
     if cli.json {
-        let text = serde_json::to_string(&report)
-            .map_err(|e| nstools::Error::new("cannot encode JSON").detail(e.to_string()))?;
-        if let Err(e) = cli::print_line(&text) {
+        let printed = serde_json::to_string(&report)
+            .map_err(|e| nstools::Error::new("cannot encode JSON").detail(e.to_string()))
+            .and_then(|text| cli::print_line(&text));
+        if let Err(e) = printed {
             // Nobody learns of the pair: remove it again, as after any other failure.
-            let _ = nstools::veth::delete(&spec.end.name, spec.end.netns.as_ref(), true);
-            return Err(e);
+            return Err(log.rollback(e));
         }
     }
+    log.commit();
     guard.commit();
     Ok(0)
 }

@@ -127,7 +127,7 @@ fn setup_inside(spec: &HolderSpec) -> Result<()> {
         }
     }
     if spec.lo_up {
-        Netlink::open()?.set_up(1).map_err(|e| e.into_error("cannot bring lo up"))?;
+        Netlink::open()?.set_up(crate::vocab::LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
     }
     Ok(())
 }

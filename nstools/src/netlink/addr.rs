@@ -9,16 +9,10 @@ use neli::types::{Buffer, RtBuffer};
 use serde::Serialize;
 
 use super::attr::{attr, find, u32_of};
-use super::{Netlink, NlResult};
+use super::{KernelError, Netlink, NlResult};
 use crate::cidr::Cidr;
 use crate::error::Result;
-
-/// `IFA_F_NODAD` (u8 flag and `IFA_FLAGS` bit).
-const IFA_F_NODAD: u32 = 0x02;
-/// `IFA_F_TENTATIVE`.
-const IFA_F_TENTATIVE: u32 = 0x40;
-/// `IFA_F_DADFAILED`.
-const IFA_F_DADFAILED: u32 = 0x08;
+use crate::vocab::Scope;
 
 /// An address as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,17 +29,7 @@ pub struct Address {
     /// Duplicate address detection failed.
     pub dadfailed: bool,
     /// Scope (`global`, `link`, `host`).
-    pub scope: &'static str,
-}
-
-fn scope_name(scope: u8) -> &'static str {
-    match scope {
-        0 => "global",
-        200 => "site",
-        253 => "link",
-        254 => "host",
-        _ => "other",
-    }
+    pub scope: Scope,
 }
 
 fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
@@ -61,14 +45,16 @@ impl Address {
         let attrs = msg.rtattrs();
         // IFA_LOCAL is the interface's own address (differs from IFA_ADDRESS on point-to-point).
         let ip = find(attrs, Ifa::Local).or_else(|| find(attrs, Ifa::Address)).and_then(ip_of)?;
+        // `IFA_FLAGS` (u32) when the kernel sends it, else the u8 `ifa_flags`: the same bits.
         let flags = find(attrs, Ifa::Flags).and_then(u32_of).unwrap_or(u32::from(msg.ifa_flags().bits()));
+        let has = |flag: IfaF| flags & u32::from(flag.bits()) != 0;
         Some(Address {
             index: *msg.ifa_index(),
             cidr: format!("{ip}/{}", msg.ifa_prefixlen()),
-            nodad: flags & IFA_F_NODAD != 0,
-            tentative: flags & IFA_F_TENTATIVE != 0,
-            dadfailed: flags & IFA_F_DADFAILED != 0,
-            scope: scope_name(u8::from(*msg.ifa_scope())),
+            nodad: has(IfaF::NODAD),
+            tentative: has(IfaF::TENTATIVE),
+            dadfailed: has(IfaF::DADFAILED),
+            scope: Scope::from_kernel(*msg.ifa_scope()),
         })
     }
 }
@@ -85,7 +71,7 @@ fn ip_bytes(ip: &IpAddr) -> Buffer {
 }
 
 /// The message naming `cidr` on interface `index` (`IFA_LOCAL` and `IFA_ADDRESS`, as `ip` sends).
-fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> Ifaddrmsg {
+fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> NlResult<Ifaddrmsg> {
     let ip = cidr.addr();
     let mut attrs = RtBuffer::new();
     attrs.push(attr(Ifa::Local, ip_bytes(&ip)));
@@ -98,7 +84,7 @@ fn addr_msg(index: u32, cidr: &Cidr, flags: IfaF) -> Ifaddrmsg {
         .ifa_index(index)
         .rtattrs(attrs)
         .build()
-        .expect("all fields are set")
+        .map_err(KernelError::unbuilt)
 }
 
 impl Netlink {
@@ -106,12 +92,12 @@ impl Netlink {
     /// `nodad` (so a server can bind at once). EEXIST if the address is already there.
     pub fn add_addr(&mut self, index: u32, cidr: &Cidr, nodad: bool) -> NlResult<()> {
         let flags = if nodad && cidr.is_ipv6() { IfaF::NODAD } else { IfaF::empty() };
-        self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, addr_msg(index, cidr, flags))
+        self.request(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL, addr_msg(index, cidr, flags)?)
     }
 
     /// Remove `cidr` from interface `index`.
     pub fn delete_addr(&mut self, index: u32, cidr: &Cidr) -> NlResult<()> {
-        self.request(Rtm::Deladdr, NlmF::empty(), addr_msg(index, cidr, IfaF::empty()))
+        self.request(Rtm::Deladdr, NlmF::empty(), addr_msg(index, cidr, IfaF::empty())?)
     }
 
     /// Every address of the namespace.
@@ -122,8 +108,10 @@ impl Netlink {
             .ifa_scope(RtScope::Universe)
             .ifa_index(0)
             .build()
-            .expect("all fields are set");
-        let all = self.dump(Rtm::Getaddr, msg, Address::from_msg).map_err(|e| e.into_error("cannot list addresses"))?;
+            .map_err(KernelError::unbuilt);
+        let all = msg
+            .and_then(|msg| self.dump(Rtm::Getaddr, msg, Address::from_msg))
+            .map_err(|e| e.into_error("cannot list addresses"))?;
         Ok(all.into_iter().flatten().collect())
     }
 }

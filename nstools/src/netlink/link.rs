@@ -1,10 +1,11 @@
-//! Links: look up, dump, create (veth pairs and bridges), bring up, set master, delete.
+//! Links: look up, dump, create (veth pairs and bridges), change (up, down, master), delete;
+//! [`LinkMessage`] says what a request does.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Iff, Ifla, IflaInfo, RtAddrFamily, Rtm};
-use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder, Rtattr};
+use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder};
 use neli::types::{Buffer, RtBuffer};
 use nix::errno::Errno;
 use serde::Serialize;
@@ -12,11 +13,10 @@ use serde::Serialize;
 use super::attr::{attr, c_string, find, i32_of, nest, nested, string, u32_of};
 use super::{KernelError, Netlink, NlResult};
 use crate::error::{Error, Result};
+use crate::vocab::{LinkKind, OperState, VETH_INFO_PEER};
 
-/// `VETH_INFO_PEER` (linux/veth.h), which neli has no constant for.
-const VETH_INFO_PEER: u16 = 1;
-/// `RTEXT_FILTER_SKIP_STATS`: leave the statistics out of link answers (smaller, faster).
-const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+/// `IFLA_EXT_MASK` for link answers without statistics (smaller, faster).
+const SKIP_STATS: u32 = libc::RTEXT_FILTER_SKIP_STATS as u32;
 
 /// A link as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,13 +26,13 @@ pub struct Link {
     /// Interface name.
     pub name: String,
     /// Link kind (`veth`, `bridge`...), absent for physical devices and loopback.
-    pub kind: Option<String>,
+    pub kind: Option<LinkKind>,
     /// Administratively up (`IFF_UP`).
     pub up: bool,
     /// Carrier present (`IFF_LOWER_UP`).
     pub lower_up: bool,
     /// Operational state, as `ip` prints it (`UP`, `DOWN`, `UNKNOWN`...).
-    pub operstate: &'static str,
+    pub operstate: OperState,
     /// Index of the master (bridge) device, if enslaved.
     pub master: Option<u32>,
     /// For a veth: the index of the peer, in the peer's namespace.
@@ -51,16 +51,18 @@ impl Link {
         let flags = msg.ifi_flags();
         let kind = find(attrs, Ifla::Linkinfo)
             .and_then(nested::<IflaInfo>)
-            .and_then(|info| find(&info, IflaInfo::Kind).map(c_string));
+            .and_then(|info| find(&info, IflaInfo::Kind).map(|k| LinkKind::from_kernel(&c_string(k))));
         let index = *msg.ifi_index() as u32;
         let link = find(attrs, Ifla::Link).and_then(u32_of);
-        let is_veth = kind.as_deref() == Some("veth");
+        let is_veth = kind == Some(LinkKind::Veth);
         Link {
             index,
             name: find(attrs, Ifla::Ifname).map(c_string).unwrap_or_default(),
             up: flags.contains(Iff::UP),
             lower_up: flags.contains(Iff::LOWERUP),
-            operstate: find(attrs, Ifla::Operstate).and_then(|b| b.first().copied()).map_or("UNKNOWN", operstate_name),
+            operstate: find(attrs, Ifla::Operstate)
+                .and_then(|b| b.first().copied())
+                .map_or(OperState::Unknown, OperState::from_kernel),
             master: find(attrs, Ifla::Master).and_then(u32_of).filter(|&m| m != 0),
             peer_index: link.filter(|&l| is_veth && l != 0),
             peer_netnsid: find(attrs, Ifla::LinkNetnsid).and_then(i32_of).filter(|&n| is_veth && n >= 0),
@@ -72,20 +74,7 @@ impl Link {
 
     /// True for a bridge.
     pub fn is_bridge(&self) -> bool {
-        self.kind.as_deref() == Some("bridge")
-    }
-}
-
-/// `IF_OPER_*` names as iproute2 prints them.
-fn operstate_name(state: u8) -> &'static str {
-    match state {
-        1 => "NOTPRESENT",
-        2 => "DOWN",
-        3 => "LOWERLAYERDOWN",
-        4 => "TESTING",
-        5 => "DORMANT",
-        6 => "UP",
-        _ => "UNKNOWN",
+        self.kind == Some(LinkKind::Bridge)
     }
 }
 
@@ -136,56 +125,161 @@ impl std::fmt::Display for LinkId<'_> {
     }
 }
 
-/// One end of a veth pair to create.
-#[derive(Debug, Clone, Default)]
-pub struct VethEnd<'a> {
-    /// Interface name.
-    pub name: &'a str,
-    /// Namespace to create it in (`None`: the socket's own namespace).
-    pub netns: Option<BorrowedFd<'a>>,
-    /// Bring it up at creation.
-    pub up: bool,
-    /// MTU.
-    pub mtu: Option<u32>,
-    /// Hardware address.
-    pub mac: Option<[u8; 6]>,
+/// A link message (`ifinfomsg` and its attributes), said the way `ip link` says it, one step
+/// at a time: `LinkMessage::index(port).up().master(bridge)`. What it does not say is left as
+/// it is. Sent by [`Netlink::create_link`] or [`Netlink::set_link`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct LinkMessage<'a> {
+    index: u32,
+    up: Option<bool>,
+    skip_stats: bool,
+    name: Option<&'a str>,
+    netns: Option<BorrowedFd<'a>>,
+    mtu: Option<u32>,
+    mac: Option<[u8; 6]>,
+    master: Option<u32>,
+    kind: Option<LinkKind>,
+    peer: Option<Box<LinkMessage<'a>>>,
 }
 
-fn ifinfomsg(index: u32, up: bool, attrs: Vec<Rtattr<Ifla, Buffer>>) -> Ifinfomsg {
-    let builder = IfinfomsgBuilder::default()
-        .ifi_family(RtAddrFamily::Unspecified)
-        .ifi_index(index as i32)
-        .rtattrs(attrs.into_iter().collect::<RtBuffer<_, _>>());
-    let builder = if up { builder.up() } else { builder };
-    builder.build().expect("all fields of an Ifinfomsg have defaults")
-}
+impl<'a> LinkMessage<'a> {
+    /// A link to create (name it with [`name`](Self::name)), or no link in particular (a dump).
+    pub fn new() -> Self {
+        LinkMessage::default()
+    }
 
-fn end_attrs(end: &VethEnd<'_>) -> Vec<Rtattr<Ifla, Buffer>> {
-    let mut attrs = vec![string(Ifla::Ifname, end.name)];
-    if let Some(fd) = end.netns {
-        attrs.push(attr(Ifla::NetNsFd, fd.as_raw_fd() as u32));
+    /// The link with interface index `index`.
+    pub fn index(index: u32) -> Self {
+        LinkMessage { index, ..LinkMessage::default() }
     }
-    if let Some(mtu) = end.mtu {
-        attrs.push(attr(Ifla::Mtu, mtu));
+
+    /// The link `id`, by index or by name.
+    pub fn of(id: LinkId<'a>) -> Self {
+        match id {
+            LinkId::Index(index) => LinkMessage::index(index),
+            LinkId::Name(name) => LinkMessage::new().name(name),
+        }
     }
-    if let Some(mac) = end.mac {
-        attrs.push(attr(Ifla::Address, Buffer::from(mac.to_vec())));
+
+    /// Its name (`IFLA_IFNAME`): of the link to create, or of the link meant.
+    pub fn name(self, name: &'a str) -> Self {
+        LinkMessage { name: Some(name), ..self }
     }
-    attrs
+
+    /// Bring it up (`IFF_UP`).
+    pub fn up(self) -> Self {
+        LinkMessage { up: Some(true), ..self }
+    }
+
+    /// Bring it down.
+    pub fn down(self) -> Self {
+        LinkMessage { up: Some(false), ..self }
+    }
+
+    /// Make `master` (a bridge) its master (`IFLA_MASTER`).
+    pub fn master(self, master: u32) -> Self {
+        LinkMessage { master: Some(master), ..self }
+    }
+
+    /// Take it off its master.
+    pub fn nomaster(self) -> Self {
+        self.master(0)
+    }
+
+    /// Put it in the network namespace `netns` (`IFLA_NET_NS_FD`).
+    pub fn netns_fd(self, netns: BorrowedFd<'a>) -> Self {
+        LinkMessage { netns: Some(netns), ..self }
+    }
+
+    /// Its MTU.
+    pub fn mtu(self, mtu: u32) -> Self {
+        LinkMessage { mtu: Some(mtu), ..self }
+    }
+
+    /// Its hardware address.
+    pub fn mac(self, mac: [u8; 6]) -> Self {
+        LinkMessage { mac: Some(mac), ..self }
+    }
+
+    /// Its kind (`IFLA_INFO_KIND`), for a link to create.
+    pub fn kind(self, kind: LinkKind) -> Self {
+        LinkMessage { kind: Some(kind), ..self }
+    }
+
+    /// A veth whose other end is `peer` (`IFLA_INFO_DATA { VETH_INFO_PEER }`): both are made in
+    /// one request, each in its own namespace ([`netns_fd`](Self::netns_fd)).
+    ///
+    /// Only this end can be brought up at creation: the kernel opens `peer` before it links the
+    /// two, and a veth without its peer refuses to open (ENOTCONN).
+    pub fn veth(self, peer: LinkMessage<'a>) -> Self {
+        LinkMessage { peer: Some(Box::new(peer)), ..self.kind(LinkKind::Veth) }
+    }
+
+    /// Answers without statistics (`IFLA_EXT_MASK`): smaller and faster.
+    pub fn skip_stats(self) -> Self {
+        LinkMessage { skip_stats: true, ..self }
+    }
+
+    /// `set` with `value`, if there is one: `.with(mtu, LinkMessage::mtu)`.
+    pub fn with<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+
+    /// `set` if `condition` holds: `.when(up, LinkMessage::up)`.
+    pub fn when(self, condition: bool, set: impl FnOnce(Self) -> Self) -> Self {
+        if condition { set(self) } else { self }
+    }
+
+    /// The message.
+    pub fn build(self) -> NlResult<Ifinfomsg> {
+        let mut attrs = RtBuffer::new();
+        if self.skip_stats {
+            attrs.push(attr(Ifla::ExtMask, SKIP_STATS));
+        }
+        if let Some(name) = self.name {
+            attrs.push(string(Ifla::Ifname, name));
+        }
+        if let Some(fd) = self.netns {
+            attrs.push(attr(Ifla::NetNsFd, fd.as_raw_fd() as u32));
+        }
+        if let Some(mtu) = self.mtu {
+            attrs.push(attr(Ifla::Mtu, mtu));
+        }
+        if let Some(mac) = self.mac {
+            attrs.push(attr(Ifla::Address, Buffer::from(mac.to_vec())));
+        }
+        if let Some(master) = self.master {
+            attrs.push(attr(Ifla::Master, master));
+        }
+        if let Some(kind) = &self.kind {
+            let mut info = vec![string(IflaInfo::Kind, kind.as_str())];
+            if let Some(peer) = self.peer {
+                info.push(nest(IflaInfo::Data, &[attr(VETH_INFO_PEER, peer.build()?)]));
+            }
+            attrs.push(nest(Ifla::Linkinfo, &info));
+        }
+        let msg = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .ifi_index(self.index as i32)
+            .rtattrs(attrs);
+        let msg = match self.up {
+            Some(true) => msg.up(),
+            Some(false) => msg.down(),
+            None => msg,
+        };
+        msg.build().map_err(KernelError::unbuilt)
+    }
 }
 
 impl Netlink {
     /// Look a link up; `Ok(None)` if there is none (ENODEV).
     pub fn get_link(&mut self, id: LinkId<'_>) -> Result<Option<Link>> {
-        let mut attrs = vec![attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)];
-        let index = match id {
-            LinkId::Index(i) => i,
-            LinkId::Name(name) => {
-                attrs.push(string(Ifla::Ifname, name));
-                0
-            }
-        };
-        match self.get(Rtm::Getlink, ifinfomsg(index, false, attrs), Link::from_msg) {
+        let msg = LinkMessage::of(id).skip_stats().build();
+        match msg.and_then(|msg| self.get(Rtm::Getlink, msg, Link::from_msg)) {
             Ok(link) => Ok(Some(link)),
             Err(KernelError { errno: Errno::ENODEV, .. }) => Ok(None),
             Err(e) => Err(e.into_error(format!("cannot look up {id}"))),
@@ -194,71 +288,74 @@ impl Netlink {
 
     /// Every link of the namespace.
     pub fn dump_links(&mut self) -> Result<Vec<Link>> {
-        let msg = ifinfomsg(0, false, vec![attr(Ifla::ExtMask, RTEXT_FILTER_SKIP_STATS)]);
-        self.dump(Rtm::Getlink, msg, Link::from_msg).map_err(|e| e.into_error("cannot list interfaces"))
+        let msg = LinkMessage::new().skip_stats().build();
+        msg.and_then(|msg| self.dump(Rtm::Getlink, msg, Link::from_msg))
+            .map_err(|e| e.into_error("cannot list interfaces"))
     }
 
-    /// Create a veth pair in one request, each end directly in its own namespace.
-    /// Fails with EEXIST if either name is taken in its namespace (nothing is created then).
-    ///
-    /// Only `end` can be brought up at creation: the kernel opens `peer` before it links the
-    /// two, and a veth without its peer refuses to open (ENOTCONN). `peer.up` is ignored.
-    pub fn create_veth(&mut self, end: &VethEnd<'_>, peer: &VethEnd<'_>) -> NlResult<()> {
-        let peer_msg = ifinfomsg(0, false, end_attrs(peer));
-        let info = nest(
-            Ifla::Linkinfo,
-            &[string(IflaInfo::Kind, "veth"), nest(IflaInfo::Data, &[attr(VETH_INFO_PEER, peer_msg)])],
-        );
-        let mut attrs = end_attrs(end);
-        attrs.push(info);
-        self.request(Rtm::Newlink, NlmF::CREATE | NlmF::EXCL, ifinfomsg(0, end.up, attrs))
+    /// Create the link `msg` describes (`ip link add`), a veth pair in one request. Fails with
+    /// EEXIST if a name is taken in its namespace (nothing is created then).
+    pub fn create_link(&mut self, msg: LinkMessage<'_>) -> NlResult<()> {
+        self.request(Rtm::Newlink, NlmF::CREATE | NlmF::EXCL, msg.build()?)
     }
 
-    /// Create a bridge (brought up at creation if `up`). EEXIST if the name is taken.
-    pub fn create_bridge(&mut self, name: &str, up: bool) -> NlResult<()> {
-        let attrs = vec![string(Ifla::Ifname, name), nest(Ifla::Linkinfo, &[string(IflaInfo::Kind, "bridge")])];
-        self.request(Rtm::Newlink, NlmF::CREATE | NlmF::EXCL, ifinfomsg(0, up, attrs))
+    /// Change a link as `msg` says (`ip link set`), in one request.
+    pub fn set_link(&mut self, msg: LinkMessage<'_>) -> NlResult<()> {
+        self.request(Rtm::Newlink, NlmF::empty(), msg.build()?)
     }
 
     /// Bring a link up.
     pub fn set_up(&mut self, index: u32) -> NlResult<()> {
-        self.request(Rtm::Newlink, NlmF::empty(), ifinfomsg(index, true, vec![]))
-    }
-
-    /// Make `master` the master of `index` (0: no master), bringing it up too if `up`, in one
-    /// request.
-    pub fn set_master(&mut self, index: u32, master: u32, up: bool) -> NlResult<()> {
-        self.request(Rtm::Newlink, NlmF::empty(), ifinfomsg(index, up, vec![attr(Ifla::Master, master)]))
-    }
-
-    /// Take `index` off its master, and bring it down too if `down` (one request).
-    pub fn detach(&mut self, index: u32, down: bool) -> NlResult<()> {
-        let attrs = vec![attr(Ifla::Master, 0u32)];
-        let msg = IfinfomsgBuilder::default()
-            .ifi_family(RtAddrFamily::Unspecified)
-            .ifi_index(index as i32)
-            .rtattrs(attrs.into_iter().collect::<RtBuffer<_, _>>());
-        let msg = if down { msg.down() } else { msg };
-        self.request(Rtm::Newlink, NlmF::empty(), msg.build().expect("all fields of an Ifinfomsg have defaults"))
+        self.set_link(LinkMessage::index(index).up())
     }
 
     /// Delete every veth pair of this namespace (both ends of each); best effort.
     pub fn delete_veths(&mut self) {
         let Ok(links) = self.dump_links() else { return };
-        for link in links.iter().filter(|l| l.kind.as_deref() == Some("veth")) {
+        for link in links.iter().filter(|l| l.kind == Some(LinkKind::Veth)) {
             let _ = self.delete_link(link.index);
         }
     }
 
     /// Delete a link (for a veth: both ends).
     pub fn delete_link(&mut self, index: u32) -> NlResult<()> {
-        self.request(Rtm::Dellink, NlmF::empty(), ifinfomsg(index, false, vec![]))
+        self.request(Rtm::Dellink, NlmF::empty(), LinkMessage::index(index).build()?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_messages_say_what_they_do() {
+        let msg = LinkMessage::index(7).up().master(3).build().unwrap();
+        assert_eq!((*msg.ifi_index(), *msg.ifi_flags(), *msg.ifi_change()), (7, Iff::UP, Iff::UP));
+        assert_eq!(find(msg.rtattrs(), Ifla::Master).and_then(u32_of), Some(3));
+
+        let msg = LinkMessage::index(7).nomaster().down().build().unwrap();
+        assert_eq!((*msg.ifi_flags(), *msg.ifi_change()), (Iff::empty(), Iff::UP));
+        assert_eq!(find(msg.rtattrs(), Ifla::Master).and_then(u32_of), Some(0));
+
+        let msg = LinkMessage::of(LinkId::Name("eth0")).skip_stats().build().unwrap();
+        assert_eq!((*msg.ifi_index(), *msg.ifi_change()), (0, Iff::empty()));
+        assert_eq!(find(msg.rtattrs(), Ifla::Ifname).map(c_string).as_deref(), Some("eth0"));
+        assert_eq!(find(msg.rtattrs(), Ifla::ExtMask).and_then(u32_of), Some(SKIP_STATS));
+        assert_eq!(msg.rtattrs().len(), 2);
+    }
+
+    #[test]
+    fn a_veth_carries_its_peer() {
+        let msg = LinkMessage::new().name("v0-br").up().veth(LinkMessage::new().name("v0").mtu(1400)).build().unwrap();
+        let info = find(msg.rtattrs(), Ifla::Linkinfo).and_then(nested::<IflaInfo>).unwrap();
+        assert_eq!(find(&info, IflaInfo::Kind).map(c_string).as_deref(), Some("veth"));
+        let data = find(&info, IflaInfo::Data).and_then(nested::<u16>).unwrap();
+        let peer = find(&data, VETH_INFO_PEER).unwrap();
+        // The peer's ifinfomsg (16 bytes), then its attributes.
+        let attrs = nested::<Ifla>(&peer[16..]).unwrap();
+        assert_eq!(find(&attrs, Ifla::Ifname).map(c_string).as_deref(), Some("v0"));
+        assert_eq!(find(&attrs, Ifla::Mtu).and_then(u32_of), Some(1400));
+    }
 
     #[test]
     fn mac_parsing() {

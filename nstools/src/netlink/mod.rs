@@ -55,6 +55,11 @@ impl KernelError {
         KernelError { errno: Errno::from_raw(-*err.error()), extack }
     }
 
+    /// A message that could not be built (a builder's field left unset): EINVAL, saying which.
+    pub(crate) fn unbuilt(err: impl std::fmt::Display) -> Self {
+        KernelError { errno: Errno::EINVAL, extack: Some(err.to_string()) }
+    }
+
     fn from_socket(err: SocketError) -> Self {
         match err {
             SocketError::Io(io) => KernelError::errno(io.raw_os_error().map_or(Errno::EIO, Errno::from_raw)),
@@ -131,7 +136,7 @@ impl Netlink {
             .nl_seq(seq)
             .nl_payload(NlPayload::Payload(payload))
             .build()
-            .map_err(|e| KernelError { errno: Errno::EINVAL, extack: Some(e.to_string()) })?;
+            .map_err(KernelError::unbuilt)?;
         self.sock.send(&msg).map_err(KernelError::from_socket)?;
         Ok(seq)
     }

@@ -11,11 +11,7 @@ use neli::{FromBytesWithInput, ToBytes};
 use super::Netlink;
 use super::attr::{attr, find, i32_of};
 use crate::error::Result;
-
-/// `NETNSA_NSID`.
-const NETNSA_NSID: u16 = 1;
-/// `NETNSA_FD`.
-const NETNSA_FD: u16 = 3;
+use crate::vocab::{NETNSA_FD, NETNSA_NSID};
 
 /// `struct rtgenmsg` padded to 4 bytes, then the attributes.
 fn rtgen_with(attrs: &[neli::rtnl::Rtattr<u16, Buffer>]) -> Buffer {

@@ -17,9 +17,6 @@ use super::link::Link;
 use super::{KernelError, Netlink};
 use crate::error::{Error, Result};
 
-/// `RTNLGRP_LINK`.
-const RTNLGRP_LINK: u32 = 1;
-
 /// A link notification.
 #[derive(Debug, Clone)]
 pub struct LinkEvent {
@@ -52,7 +49,7 @@ pub struct LinkWatch {
 impl LinkWatch {
     /// Subscribe (in the calling thread's namespace).
     pub fn open() -> Result<LinkWatch> {
-        let nl = Netlink::connect(Groups::new_groups(&[RTNLGRP_LINK]))?;
+        let nl = Netlink::connect(Groups::new_groups(&[libc::RTNLGRP_LINK]))?;
         // Room for bursts (many testenvs starting at once); capped by net.core.rmem_max.
         let _ = nl.sock.set_recv_buffer_size(1 << 20);
         Ok(LinkWatch { nl, queue: VecDeque::new() })
