@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Parser;
-use nix::sched::CloneFlags;
 use nstools::enter::{EnterSpec, enter};
 use nstools::error::exit;
 use nstools::exec::{Command, exec, fork_and_wait};
+use nstools::vocab::NsType;
 use nstools::{Error, Result, TargetSpec, envfile};
 
 /// The tool's name, as it prints it in messages.
@@ -218,21 +218,17 @@ pub fn run(cli: Cli) -> Result<u8> {
     for file in &cli.env_file {
         extra.extend(envfile::load(file)?);
     }
-    let mut types = CloneFlags::empty();
-    for (on, flag) in [
-        (cli.net, CloneFlags::CLONE_NEWNET),
-        (cli.user, CloneFlags::CLONE_NEWUSER),
-        (cli.mount, CloneFlags::CLONE_NEWNS),
-        (cli.uts, CloneFlags::CLONE_NEWUTS),
-        (cli.ipc, CloneFlags::CLONE_NEWIPC),
-        (cli.pid, CloneFlags::CLONE_NEWPID),
-    ] {
-        if on {
-            types |= flag;
-        }
-    }
+    let asked = [
+        (cli.net, NsType::Net),
+        (cli.user, NsType::User),
+        (cli.mount, NsType::Mnt),
+        (cli.uts, NsType::Uts),
+        (cli.ipc, NsType::Ipc),
+        (cli.pid, NsType::Pid),
+    ];
+    let mut types = NsType::flags(asked.into_iter().filter(|(on, _)| *on).map(|(_, t)| t));
     if types.is_empty() {
-        types = CloneFlags::CLONE_NEWNET;
+        types = NsType::Net.flag();
     }
     // Opened before entering anything: the PID names a process of the caller's PID namespace.
     let exit_with = match &cli.exit_with {

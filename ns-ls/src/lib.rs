@@ -3,9 +3,11 @@
 //! `src/main.rs` only calls [`run`].
 
 use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use nstools::listing::{Query, list};
 use nstools::render::{table, topology};
 use nstools::vocab::Column;
+use nstools::vocab::NsType;
 use nstools::{Error, Result, cli};
 
 /// The tool's name, as it prints it in messages.
@@ -45,8 +47,9 @@ Examples:
 #[command(name = "ns-ls", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n{}", columns_help()))]
 pub struct Cli {
     /// Namespace type: net, user, mnt, uts, ipc, pid, cgroup, time
-    #[arg(short, long, value_name = "TYPE", default_value = "net", value_parser = ["net", "user", "mnt", "uts", "ipc", "pid", "cgroup", "time"])]
-    r#type: String,
+    #[arg(short, long, value_name = "TYPE", default_value = "net",
+          value_parser = PossibleValuesParser::new(NsType::NAMES).try_map(|s| s.parse::<NsType>()))]
+    r#type: NsType,
 
     /// Only the namespace of process PID
     #[arg(short = 'p', long, visible_alias = "pid", value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
@@ -95,8 +98,9 @@ fn parse_cols(s: &str) -> std::result::Result<Columns, String> {
 
 fn columns_help() -> String {
     let mut s = format!("Columns (-o, default {}):\n", Column::list(&Column::DEFAULT));
+    let width = Column::ALL.iter().map(|c| c.as_str().len()).max().unwrap_or(8);
     for column in Column::ALL {
-        s.push_str(&format!("  {:<8} {}\n", column.as_str(), column.help()));
+        s.push_str(&format!("  {:<width$} {}\n", column.as_str(), column.help()));
     }
     s.push('\n');
     s.push_str(cli::EXIT_STATUS);
@@ -105,7 +109,7 @@ fn columns_help() -> String {
 
 pub fn run(cli: Cli) -> Result<u8> {
     let query = Query {
-        kind: cli.r#type.clone(),
+        kind: cli.r#type,
         pid: cli.task,
         owned: cli.owned,
         label: cli.label.clone(),

@@ -17,17 +17,12 @@ use nix::unistd::{Gid, Uid, setresgid, setresuid};
 use crate::error::{Error, Result};
 use crate::netns::{Target, TargetSpec};
 use crate::sys;
+use crate::vocab::NsType;
 
-/// The namespace types `ns-exec` knows, with their `/proc/PID/ns` names.
-pub const TYPES: [(CloneFlags, &str); 7] = [
-    (CloneFlags::CLONE_NEWUSER, "user"),
-    (CloneFlags::CLONE_NEWNS, "mnt"),
-    (CloneFlags::CLONE_NEWUTS, "uts"),
-    (CloneFlags::CLONE_NEWIPC, "ipc"),
-    (CloneFlags::CLONE_NEWNET, "net"),
-    (CloneFlags::CLONE_NEWPID, "pid"),
-    (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
-];
+/// The namespace types `ns-exec` enters (`--all`: those of them that differ from the caller's).
+/// Not the time namespace: entering it takes effect only for children, as with nsenter.
+pub const ENTERABLE: [NsType; 7] =
+    [NsType::User, NsType::Mnt, NsType::Uts, NsType::Ipc, NsType::Net, NsType::Pid, NsType::Cgroup];
 
 /// What to enter.
 #[derive(Debug, Clone)]
@@ -64,23 +59,23 @@ fn ns_inode(path: &str) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
-/// True if the caller is already in the target's namespace of type `flag` (or the target has
-/// no such namespace file: an older kernel).
-fn already_in(target: &Target, flag: CloneFlags) -> bool {
-    let Some(name) = TYPES.iter().find(|(f, _)| *f == flag).map(|(_, n)| *n) else { return false };
-    let theirs = match target.pid {
-        Some(pid) => ns_inode(&format!("/proc/{pid}/ns/{name}")),
-        None if flag == CloneFlags::CLONE_NEWNET => Some(target.netns.inode()),
-        None if flag == CloneFlags::CLONE_NEWUSER => {
+/// True if the caller is already in the target's namespace of type `t` (or the target has no
+/// such namespace file: an older kernel).
+fn already_in(target: &Target, t: NsType) -> bool {
+    let theirs = match (target.pid, t) {
+        (Some(pid), _) => ns_inode(&t.proc_path(Some(pid))),
+        (None, NsType::Net) => Some(target.netns.inode()),
+        (None, NsType::User) => {
             sys::ns_owner_userns(&target.netns).ok().and_then(|fd| nix::sys::stat::fstat(&fd).ok()).map(|st| st.st_ino)
         }
-        None => None,
+        (None, _) => None,
     };
-    theirs.is_none() || theirs == ns_inode(&format!("/proc/thread-self/ns/{name}"))
+    theirs.is_none() || theirs == ns_inode(&t.proc_path(None))
 }
 
+/// The names of the types in `flags` (`net, user`).
 fn names(flags: CloneFlags) -> String {
-    TYPES.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    NsType::of(flags).iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// Enter the namespaces of `spec.target` (the calling thread; call while single-threaded,
@@ -94,7 +89,7 @@ pub fn enter(spec: &EnterSpec) -> Result<Entered> {
                 Error::usage("--all needs a PID target").detail("a namespace file holds only a network namespace")
             );
         }
-        types = TYPES.iter().fold(CloneFlags::empty(), |all, (flag, _)| all | *flag);
+        types = NsType::flags(ENTERABLE);
     }
     let others = types - (CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUSER);
     if target.pidfd.is_none() && !others.is_empty() {
@@ -103,7 +98,7 @@ pub fn enter(spec: &EnterSpec) -> Result<Entered> {
     }
     // Namespaces that are already ours are skipped, as nsenter skips its own user namespace:
     // entering them would change nothing, and costs a privilege the caller may not have.
-    types = types.iter().filter(|&flag| !already_in(&target, flag)).collect();
+    types = NsType::flags(NsType::of(types).into_iter().filter(|&t| !already_in(&target, t)));
     if types.is_empty() {
         return Ok(Entered { types, auto_user: false, target });
     }
@@ -162,7 +157,7 @@ fn foreign_owner(target: &Target) -> Result<Option<OwnedFd>> {
     let owner = sys::ns_owner_userns(&target.netns)
         .map_err(|e| Error::sys("cannot find the user namespace of the target's network namespace", e))?;
     let owner_ino = nix::sys::stat::fstat(&owner).map(|st| st.st_ino).ok();
-    Ok((owner_ino != ns_inode("/proc/self/ns/user")).then_some(owner))
+    Ok((owner_ino != ns_inode(&NsType::User.proc_path(None))).then_some(owner))
 }
 
 /// Enter `owner`, the user namespace of the target's network namespace, keeping our credentials.

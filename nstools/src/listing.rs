@@ -23,14 +23,14 @@ use crate::holder::Identity;
 use crate::netlink::Netlink;
 use crate::netlink::addr::Address;
 use crate::netlink::link::Link;
-use crate::vocab::{LinkKind, OperState, Scope};
+use crate::vocab::{LinkKind, NsType, OperState, Scope};
 
 /// The whole listing (`ns-ls --json`).
 #[derive(Debug, Serialize)]
 pub struct Listing {
     /// Namespace type listed (`net`, `user`, `mnt`...).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: NsType,
     /// The namespaces, by inode.
     pub namespaces: Vec<Namespace>,
     /// Bridges and their ports (network namespaces only).
@@ -151,7 +151,7 @@ pub struct Port {
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     /// Namespace type (`net` by default).
-    pub kind: String,
+    pub kind: NsType,
     /// Only the namespace of this process.
     pub pid: Option<i32>,
     /// Only namespaces held by ns-unshare.
@@ -184,13 +184,13 @@ fn cmdline(pid: i32) -> Option<Vec<String>> {
 }
 
 /// Scan `/proc` for the namespaces of `kind`: inode → processes. Also counts unreadable ones.
-fn scan_processes(kind: &str) -> (BTreeMap<u64, Found>, usize) {
+fn scan_processes(kind: NsType) -> (BTreeMap<u64, Found>, usize) {
     let mut found: BTreeMap<u64, Found> = BTreeMap::new();
     let mut hidden = 0;
     let Ok(dir) = std::fs::read_dir("/proc") else { return (found, 0) };
     for entry in dir.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let link = match std::fs::read_link(format!("/proc/{pid}/ns/{kind}")) {
+        let link = match std::fs::read_link(kind.proc_path(Some(pid))) {
             Ok(link) => link,
             // Another user's process (rootless): counted, so that the user hears of it.
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -224,17 +224,17 @@ fn start_time(pid: i32) -> Option<u64> {
 }
 
 /// nsfs bind mounts of `kind`: (inode, path).
-fn scan_binds(kind: &str) -> Vec<(u64, String)> {
+fn scan_binds(kind: NsType) -> Vec<(u64, String)> {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
     crate::netns::nsfs_mounts(&text, kind)
 }
 
 /// Open a namespace found by [`scan_processes`] or [`scan_binds`].
-fn open_ns(kind: &str, found: &Found) -> Option<File> {
+fn open_ns(kind: NsType, found: &Found) -> Option<File> {
     found
         .pids
         .iter()
-        .map(|pid| format!("/proc/{pid}/ns/{kind}"))
+        .map(|pid| kind.proc_path(Some(*pid)))
         .chain(found.binds.iter().cloned())
         .find_map(|path| File::open(path).ok())
 }
@@ -247,7 +247,7 @@ struct NetData {
 }
 
 /// Read links and addresses of every namespace in `order`, from one helper thread.
-fn read_all(kind: &str, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMap<u64, Result<NetData>> {
+fn read_all(kind: NsType, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMap<u64, Result<NetData>> {
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut out = HashMap::new();
@@ -269,7 +269,7 @@ fn read_all(kind: &str, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMap<
 }
 
 /// Map each (namespace, nsid) of cross-namespace veths to the namespace it means.
-fn resolve_nsids(kind: &str, found: &BTreeMap<u64, Found>, data: &HashMap<u64, NetData>) -> HashMap<(u64, i32), u64> {
+fn resolve_nsids(kind: NsType, found: &BTreeMap<u64, Found>, data: &HashMap<u64, NetData>) -> HashMap<(u64, i32), u64> {
     // Namespaces with veths whose peer is elsewhere, the busiest (a selftest bridge) first.
     let mut hubs: Vec<(u64, usize)> = data
         .iter()
@@ -325,16 +325,16 @@ fn resolve_nsids(kind: &str, found: &BTreeMap<u64, Found>, data: &HashMap<u64, N
 
 /// List namespaces as `query` says.
 pub fn list(query: &Query) -> Result<Listing> {
-    let kind = if query.kind.is_empty() { "net" } else { query.kind.as_str() };
+    let kind = query.kind;
     let (mut found, hidden) = scan_processes(kind);
     for (inode, path) in scan_binds(kind) {
         found.entry(inode).or_default().binds.push(path);
     }
-    let current = std::fs::metadata(format!("/proc/self/ns/{kind}")).map(|m| m.ino()).ok();
+    let current = std::fs::metadata(kind.proc_path(None)).map(|m| m.ino()).ok();
     // Filters apply to what is shown; all namespaces are read, so that peers resolve.
     let mut shown: Option<u64> = None;
     if let Some(pid) = query.pid {
-        let link = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).map_err(|e| {
+        let link = std::fs::read_link(kind.proc_path(Some(pid))).map_err(|e| {
             let e = Error::io(format!("cannot read the {kind} namespace of process {pid}"), &e);
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 Error::sys(format!("no process with PID {pid}"), nix::errno::Errno::ESRCH)
@@ -346,7 +346,7 @@ pub fn list(query: &Query) -> Result<Listing> {
     }
 
     let order: Vec<u64> = found.keys().copied().collect();
-    let inspect = query.interfaces && kind == "net";
+    let inspect = query.interfaces && kind == NsType::Net;
     let mut data = if inspect { read_all(kind, &found, &order) } else { HashMap::new() };
     let ok: HashMap<u64, NetData> =
         data.iter_mut().filter_map(|(k, v)| v.as_mut().ok().map(|d| (*k, std::mem::take(d)))).collect();
@@ -429,7 +429,7 @@ pub fn list(query: &Query) -> Result<Listing> {
             && query.label.as_ref().is_none_or(|l| ns.label.as_ref() == Some(l))
             && query.bridge.as_ref().is_none_or(|name| bridges.iter().any(|b| b.netns == ns.inode && b.name == *name))
     });
-    Ok(Listing { kind: kind.to_owned(), namespaces, bridges, hidden_processes: hidden })
+    Ok(Listing { kind, namespaces, bridges, hidden_processes: hidden })
 }
 
 fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
@@ -474,8 +474,7 @@ mod tests {
 
     #[test]
     fn finds_own_namespace() {
-        let l =
-            list(&Query { kind: "net".into(), pid: Some(std::process::id() as i32), ..Default::default() }).unwrap();
+        let l = list(&Query { kind: NsType::Net, pid: Some(std::process::id() as i32), ..Default::default() }).unwrap();
         assert_eq!(l.namespaces.len(), 1);
         assert!(l.namespaces[0].current);
         assert!(l.namespaces[0].nprocs >= 1);

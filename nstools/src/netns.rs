@@ -19,6 +19,7 @@ use nix::sched::{CloneFlags, setns};
 use crate::error::{Error, Result};
 use crate::ifname::quote;
 use crate::sys;
+use crate::vocab::NsType;
 
 /// Where `ip netns` keeps named network namespaces.
 pub const RUN_NETNS: &str = "/run/netns";
@@ -56,7 +57,10 @@ impl Netns {
         }
         let kind = sys::ns_type(&file).map_err(|_| not_ns())?;
         if kind != CloneFlags::CLONE_NEWNET.bits() {
-            return Err(Error::new(format!("{shown} is a {} namespace, not a network namespace", ns_type_name(kind))));
+            return Err(Error::new(format!(
+                "{shown} is a {} namespace, not a network namespace",
+                NsType::from_flag(kind).map_or("unknown", NsType::as_str)
+            )));
         }
         let inode = file.metadata().map_err(|e| Error::io(format!("cannot stat {shown}"), &e))?.ino();
         Ok(Netns { fd: file.into(), inode })
@@ -115,7 +119,7 @@ impl Netns {
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
             .filter(|&pid| Some(pid) != me)
             .filter(|pid| {
-                std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|l| l.as_os_str() == want.as_str())
+                std::fs::read_link(NsType::Net.proc_path(Some(*pid))).is_ok_and(|l| l.as_os_str() == want.as_str())
             })
             .collect()
     }
@@ -147,25 +151,10 @@ impl AsFd for Netns {
     }
 }
 
-/// The name of a `CLONE_NEW*` namespace type, as lsns prints it.
-pub fn ns_type_name(kind: i32) -> &'static str {
-    match CloneFlags::from_bits_truncate(kind) {
-        CloneFlags::CLONE_NEWNET => "net",
-        CloneFlags::CLONE_NEWUSER => "user",
-        CloneFlags::CLONE_NEWNS => "mnt",
-        CloneFlags::CLONE_NEWPID => "pid",
-        CloneFlags::CLONE_NEWUTS => "uts",
-        CloneFlags::CLONE_NEWIPC => "ipc",
-        CloneFlags::CLONE_NEWCGROUP => "cgroup",
-        _ if kind == libc::CLONE_NEWTIME => "time",
-        _ => "unknown",
-    }
-}
-
 /// The nsfs mounts of namespaces of type `kind` (`net`...) in a mountinfo text (what
 /// `/proc/self/mountinfo` holds): (namespace inode, mount point). These are the namespaces
 /// persisted by bind mounts: `ip netns add`, `ns-unshare --bind`.
-pub fn nsfs_mounts(mountinfo: &str, kind: &str) -> Vec<(u64, String)> {
+pub fn nsfs_mounts(mountinfo: &str, kind: NsType) -> Vec<(u64, String)> {
     let prefix = format!("{kind}:[");
     mountinfo
         .lines()
@@ -305,8 +294,8 @@ pub fn open_pid(pid: i32) -> Result<OwnedFd> {
 
 /// The namespace file `/proc/PID/ns/KIND` of a process opened by [`open_pid`], checked to
 /// belong to that very process (not to a later process that reused its PID).
-pub fn open_pid_ns(pid: i32, pidfd: &OwnedFd, kind: &str) -> Result<File> {
-    let path = format!("/proc/{pid}/ns/{kind}");
+pub fn open_pid_ns(pid: i32, pidfd: &OwnedFd, kind: NsType) -> Result<File> {
+    let path = kind.proc_path(Some(pid));
     let file = File::open(&path).map_err(|e| match e.raw_os_error().map(Errno::from_raw) {
         Some(Errno::ENOENT) | Some(Errno::ESRCH) => Error::sys(format!("process {pid} has exited"), Errno::ESRCH)
             .detail("it is a zombie or gone, and its namespaces with it"),
@@ -326,8 +315,8 @@ impl Target {
         match *spec {
             TargetSpec::Pid(pid) | TargetSpec::PidInode(pid, _) => {
                 let pidfd = open_pid(pid)?;
-                let file = open_pid_ns(pid, &pidfd, "net")?;
-                let netns = Netns::from_file(file, &format!("/proc/{pid}/ns/net"))?;
+                let file = open_pid_ns(pid, &pidfd, NsType::Net)?;
+                let netns = Netns::from_file(file, &NsType::Net.proc_path(Some(pid)))?;
                 if let TargetSpec::PidInode(_, want) = *spec
                     && netns.inode() != want
                 {
@@ -389,7 +378,7 @@ mod tests {
         let info = "36 25 0:4 net:[4026532841] /run/netns/lab rw shared:5 - nsfs nsfs rw\n\
                     37 25 0:4 mnt:[4026532000] /x rw - nsfs nsfs rw\n\
                     22 1 0:21 / /proc rw - proc proc rw\n";
-        assert_eq!(nsfs_mounts(info, "net"), [(4026532841, "/run/netns/lab".to_owned())]);
+        assert_eq!(nsfs_mounts(info, NsType::Net), [(4026532841, "/run/netns/lab".to_owned())]);
     }
 
     #[test]

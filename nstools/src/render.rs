@@ -4,13 +4,13 @@ use std::fmt::Write;
 
 use crate::listing::{Bridge, Interface, Listing, Namespace, Peer};
 use crate::netlink::addr::Address;
-use crate::vocab::{Column, OperState, Scope};
+use crate::vocab::{Column, NsType, OperState, Scope};
 
-fn cell(ns: &Namespace, kind: &str, column: Column) -> String {
+fn cell(ns: &Namespace, kind: NsType, column: Column) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     match column {
         Column::Ns => ns.inode.to_string(),
-        Column::Type => kind.to_owned(),
+        Column::Type => kind.to_string(),
         Column::Nprocs => ns.nprocs.to_string(),
         Column::Pid => opt(ns.pid.map(|p| p.to_string())),
         Column::Holder => opt(ns.holder.map(|p| p.to_string())),
@@ -24,6 +24,8 @@ fn cell(ns: &Namespace, kind: &str, column: Column) -> String {
             }
         }
         Column::Ifaces => opt(ns.interfaces.as_ref().map(|i| i.len().to_string())),
+        Column::ExitWith => opt(ns.exit_with.map(|p| p.to_string())),
+        Column::ClaimedBy => opt(ns.claimed_by.map(|p| p.to_string())),
     }
 }
 
@@ -66,7 +68,7 @@ pub fn table(listing: &Listing, columns: &[Column], headings: bool, interfaces: 
         rows.push(header.clone());
     }
     let ns_rows: Vec<Vec<String>> =
-        listing.namespaces.iter().map(|ns| columns.iter().map(|&c| cell(ns, &listing.kind, c)).collect()).collect();
+        listing.namespaces.iter().map(|ns| columns.iter().map(|&c| cell(ns, listing.kind, c)).collect()).collect();
     rows.extend(ns_rows.iter().cloned());
     let widths: Vec<usize> =
         (0..columns.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -171,7 +173,7 @@ mod tests {
     #[test]
     fn topology_lines() {
         let listing = Listing {
-            kind: "net".into(),
+            kind: NsType::Net,
             namespaces: vec![],
             bridges: vec![Bridge {
                 name: "selftest0".into(),

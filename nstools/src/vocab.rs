@@ -2,6 +2,7 @@
 //! kernel number behind one, each kind in one table (as util-linux keeps its namespace types in
 //! nsenter's `namespace_files[]` and its columns in lsns' `infos[]`). Nothing else spells them.
 //!
+//! - [`NsType`]: namespace types: `/proc/PID/ns` names and `CLONE_NEW*` flags.
 //! - [`LinkKind`]: link kinds as the kernel names them (`IFLA_INFO_KIND`).
 //! - [`OperState`]: operational states (`IF_OPER_*`) as iproute2 prints them.
 //! - [`Scope`]: address scopes (`RT_SCOPE_*`) as iproute2 prints them.
@@ -33,10 +34,103 @@ macro_rules! spelled_by_as_str {
     )*};
 }
 
-spelled_by_as_str!(LinkKind, OperState, Scope, Column);
+spelled_by_as_str!(NsType, LinkKind, OperState, Scope, Column);
 
-// Namespace types (`NsType`: /proc/PID/ns names, CLONE_NEW* flags) belong here, next to the
-// other kernel vocabularies; they are added with the namespace code that uses them.
+/// A namespace type: its name in `/proc/PID/ns` (what lsns prints and `ns-ls -t` takes) and its
+/// `CLONE_NEW*` flag, in one table ([`NsType::info`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NsType {
+    /// `net`: network.
+    Net,
+    /// `user`: user and group IDs, and the capabilities over the others.
+    User,
+    /// `mnt`: mounts.
+    Mnt,
+    /// `uts`: host and domain name.
+    Uts,
+    /// `ipc`: System V IPC, POSIX message queues.
+    Ipc,
+    /// `pid`: process IDs.
+    Pid,
+    /// `cgroup`: the cgroup root.
+    Cgroup,
+    /// `time`: boot and monotonic clock offsets.
+    Time,
+}
+
+impl NsType {
+    /// Every type, in the order `ns-ls -t` lists them.
+    pub const ALL: [NsType; 8] =
+        [NsType::Net, NsType::User, NsType::Mnt, NsType::Uts, NsType::Ipc, NsType::Pid, NsType::Cgroup, NsType::Time];
+
+    /// Their names, in that order.
+    pub const NAMES: [&'static str; 8] = ["net", "user", "mnt", "uts", "ipc", "pid", "cgroup", "time"];
+
+    /// The table: name, `CLONE_NEW*` flag.
+    fn info(self) -> (&'static str, i32) {
+        match self {
+            NsType::Net => ("net", libc::CLONE_NEWNET),
+            NsType::User => ("user", libc::CLONE_NEWUSER),
+            NsType::Mnt => ("mnt", libc::CLONE_NEWNS),
+            NsType::Uts => ("uts", libc::CLONE_NEWUTS),
+            NsType::Ipc => ("ipc", libc::CLONE_NEWIPC),
+            NsType::Pid => ("pid", libc::CLONE_NEWPID),
+            NsType::Cgroup => ("cgroup", libc::CLONE_NEWCGROUP),
+            NsType::Time => ("time", libc::CLONE_NEWTIME),
+        }
+    }
+
+    /// Its name (`net`).
+    pub fn as_str(self) -> &'static str {
+        self.info().0
+    }
+
+    /// Its `CLONE_NEW*` flag.
+    pub fn flag(self) -> nix::sched::CloneFlags {
+        nix::sched::CloneFlags::from_bits_retain(self.info().1)
+    }
+
+    /// The flags of `types`, together (what `unshare(2)` and `setns(2)` take).
+    pub fn flags(types: impl IntoIterator<Item = NsType>) -> nix::sched::CloneFlags {
+        types.into_iter().fold(nix::sched::CloneFlags::empty(), |all, t| all | t.flag())
+    }
+
+    /// The type of a `CLONE_NEW*` number (what `NS_GET_NSTYPE` answers).
+    pub fn from_flag(flag: i32) -> Option<NsType> {
+        NsType::ALL.into_iter().find(|t| t.info().1 == flag)
+    }
+
+    /// The types whose flags are in `flags`, in [`NsType::ALL`]'s order.
+    pub fn of(flags: nix::sched::CloneFlags) -> Vec<NsType> {
+        NsType::ALL.into_iter().filter(|t| flags.contains(t.flag())).collect()
+    }
+
+    /// The namespace file of process `pid` (`/proc/PID/ns/net`); `None`: the caller's own
+    /// thread (`/proc/thread-self/ns/net`).
+    pub fn proc_path(self, pid: Option<i32>) -> String {
+        match pid {
+            Some(pid) => format!("/proc/{pid}/ns/{}", self.as_str()),
+            None => format!("/proc/thread-self/ns/{}", self.as_str()),
+        }
+    }
+}
+
+impl Default for NsType {
+    /// The network namespace: what nstools is about.
+    fn default() -> NsType {
+        NsType::Net
+    }
+}
+
+impl std::str::FromStr for NsType {
+    type Err = String;
+    fn from_str(word: &str) -> Result<NsType, String> {
+        NsType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == word)
+            .ok_or_else(|| format!("unknown namespace type '{word}'; known: {}", NsType::NAMES.join(", ")))
+    }
+}
 
 /// A link kind, as the kernel names it in `IFLA_INFO_KIND`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -169,6 +263,8 @@ pub enum Column {
     Command,
     Bind,
     Ifaces,
+    ExitWith,
+    ClaimedBy,
 }
 
 /// How a column's cells line up.
@@ -180,7 +276,7 @@ enum Align {
 
 impl Column {
     /// Every column, in the order `--help` lists them.
-    pub const ALL: [Column; 9] = [
+    pub const ALL: [Column; 11] = [
         Column::Ns,
         Column::Type,
         Column::Nprocs,
@@ -190,6 +286,8 @@ impl Column {
         Column::Command,
         Column::Bind,
         Column::Ifaces,
+        Column::ExitWith,
+        Column::ClaimedBy,
     ];
 
     /// The columns shown without `-o`.
@@ -202,12 +300,16 @@ impl Column {
             Column::Ns => ("NS", "namespace inode", Align::Right),
             Column::Type => ("TYPE", "namespace type", Align::Left),
             Column::Nprocs => ("NPROCS", "number of processes in it", Align::Right),
-            Column::Pid => ("PID", "a process in it (the holder if any)", Align::Right),
+            Column::Pid => ("PID", "a process in it: its holder if any, else the oldest", Align::Right),
             Column::Holder => ("HOLDER", "PID of its ns-unshare holder", Align::Right),
             Column::Label => ("LABEL", "label of the holder (ns-unshare --name)", Align::Left),
             Column::Command => ("COMMAND", "command line of PID", Align::Left),
             Column::Bind => ("BIND", "bind mounts of it (ip netns, --bind)", Align::Left),
             Column::Ifaces => ("IFACES", "number of interfaces", Align::Right),
+            Column::ExitWith => ("EXITWITH", "the process the holder exits with (--exit-with)", Align::Right),
+            Column::ClaimedBy => {
+                ("CLAIMEDBY", "the command the holder lives for (ns-unshare | ns-exec CMD)", Align::Right)
+            }
         }
     }
 
@@ -285,14 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn namespace_types() {
+        assert_eq!(NsType::ALL.map(NsType::as_str), NsType::NAMES);
+        assert_eq!(NsType::from_flag(libc::CLONE_NEWNS), Some(NsType::Mnt));
+        assert_eq!(NsType::from_flag(0), None);
+        assert_eq!(NsType::of(NsType::flags([NsType::Pid, NsType::User])), [NsType::User, NsType::Pid]);
+        assert_eq!("uts".parse::<NsType>(), Ok(NsType::Uts));
+        assert!("bogus".parse::<NsType>().unwrap_err().contains("known: net, user"));
+        assert_eq!(NsType::Net.proc_path(Some(1)), "/proc/1/ns/net");
+        assert_eq!(serde_json::to_string(&NsType::Cgroup).unwrap(), "\"cgroup\"");
+    }
+
+    #[test]
     fn columns() {
         assert_eq!(Column::parse_list("ns, label").unwrap(), [Column::Ns, Column::Label]);
         assert_eq!(
             Column::parse_list("NS,BOGUS").unwrap_err(),
-            "unknown column 'BOGUS'; known: NS,TYPE,NPROCS,PID,HOLDER,LABEL,COMMAND,BIND,IFACES"
+            "unknown column 'BOGUS'; known: NS,TYPE,NPROCS,PID,HOLDER,LABEL,COMMAND,BIND,IFACES,EXITWITH,CLAIMEDBY"
         );
         assert_eq!(Column::list(&Column::DEFAULT), "NS,TYPE,NPROCS,PID,LABEL,COMMAND");
         let right: Vec<&str> = Column::ALL.into_iter().filter(|c| c.right_aligned()).map(Column::as_str).collect();
-        assert_eq!(right, ["NS", "NPROCS", "PID", "HOLDER", "IFACES"]);
+        assert_eq!(right, ["NS", "NPROCS", "PID", "HOLDER", "IFACES", "EXITWITH", "CLAIMEDBY"]);
     }
 }

@@ -48,7 +48,7 @@ impl MountWatch {
             }
         }
         let shown = self.path.to_string_lossy();
-        crate::netns::nsfs_mounts(&String::from_utf8_lossy(&text), "net")
+        crate::netns::nsfs_mounts(&String::from_utf8_lossy(&text), crate::vocab::NsType::Net)
             .iter()
             .any(|(inode, point)| *inode == own && *point == shown)
     }
@@ -90,7 +90,7 @@ pub(super) fn bind_netns(pid: i32, path: &Path) -> Result<()> {
         .mode(0o444)
         .open(path)
         .map_err(|e| Error::io(format!("cannot create {shown}"), &e))?;
-    let source = format!("/proc/{pid}/ns/net");
+    let source = crate::vocab::NsType::Net.proc_path(Some(pid));
     mount(Some(source.as_str()), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
         let _ = std::fs::remove_file(path);
         let err = Error::sys(format!("cannot bind the network namespace at {shown}"), e);

@@ -19,6 +19,7 @@ use super::slot;
 use crate::error::{Error, Result};
 use crate::netns::{Target, TargetSpec};
 use crate::sys;
+use crate::vocab::NsType;
 
 /// What a holder is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,10 +36,10 @@ pub struct Identity {
     /// Its real user ID, as this process sees it.
     #[serde(skip)]
     pub uid: Option<u32>,
-    /// The namespace types it made (`net` always; the others its flags asked for), as
-    /// `/proc/PID/ns` names: it holds those, and shares the others with its creator.
+    /// The namespace types it made (`net` always; the others its flags asked for): it holds
+    /// those, and shares the others with its creator.
     #[serde(skip)]
-    pub made: Vec<&'static str>,
+    pub made: Vec<NsType>,
 }
 
 impl Identity {
@@ -125,10 +126,10 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
 }
 
 /// The namespace types a holder's command line asked for (see [`crate::holder::HolderSpec`]).
-fn made_types(args: &[String]) -> Vec<&'static str> {
+fn made_types(args: &[String]) -> Vec<NsType> {
     const VALUED: [&str; 6] = ["--name", "--hostname", "--exit-with", "--bind", "--bind-file", "--print"];
-    let mut made = vec!["net"];
-    let mut add = |t: &'static str| {
+    let mut made = vec![NsType::Net];
+    let mut add = |t: NsType| {
         if !made.contains(&t) {
             made.push(t);
         }
@@ -148,11 +149,11 @@ fn made_types(args: &[String]) -> Vec<&'static str> {
         };
         for flag in flags {
             match flag {
-                "--user" | "U" | "--map-root-user" | "r" => add("user"),
-                "--mount" | "m" | "--bind-file" => add("mnt"),
-                "--uts" | "u" | "--hostname" => add("uts"),
-                "--ipc" | "i" => add("ipc"),
-                "--pid" | "p" => add("pid"),
+                "--user" | "U" | "--map-root-user" | "r" => add(NsType::User),
+                "--mount" | "m" | "--bind-file" => add(NsType::Mnt),
+                "--uts" | "u" | "--hostname" => add(NsType::Uts),
+                "--ipc" | "i" => add(NsType::Ipc),
+                "--pid" | "p" => add(NsType::Pid),
                 _ => {}
             }
         }
@@ -227,8 +228,9 @@ mod tests {
         assert_eq!(label_from_cmdline(&args("ns-unshare --name")), None);
         assert_eq!(label_from_cmdline(&args("ns-unshare --named x")), None);
         assert_eq!(flag_value(&args("ns-unshare --exit-with 42 --name a"), "--exit-with"), Some("42".into()));
-        assert_eq!(made_types(&args("ns-unshare --name --pid -Urm --hostname=x")), ["net", "user", "mnt", "uts"]);
-        assert_eq!(made_types(&args("ns-unshare -p --bind-file a:b --ipc")), ["net", "pid", "mnt", "ipc"]);
+        use NsType::*;
+        assert_eq!(made_types(&args("ns-unshare --name --pid -Urm --hostname=x")), [Net, User, Mnt, Uts]);
+        assert_eq!(made_types(&args("ns-unshare -p --bind-file a:b --ipc")), [Net, Pid, Mnt, Ipc]);
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod spawn;
 
 use std::path::PathBuf;
 
+use crate::vocab::NsType;
+
 pub use bind::undo_bind;
 pub use claim::{PipeId, claim};
 pub use client::{Identity, resolve_label, stop};
@@ -61,17 +63,16 @@ pub struct HolderSpec {
 }
 
 impl HolderSpec {
-    /// The namespace types created, as `/proc/PID/ns` names.
-    pub fn types(&self) -> Vec<&'static str> {
-        let mut t = vec!["net"];
-        for (on, name) in
-            [(self.user, "user"), (self.mount, "mnt"), (self.uts, "uts"), (self.ipc, "ipc"), (self.pid, "pid")]
-        {
-            if on {
-                t.push(name);
-            }
-        }
-        t
+    /// The namespace types created: the network namespace, and those asked for.
+    pub fn types(&self) -> Vec<NsType> {
+        let asked = [
+            (self.user, NsType::User),
+            (self.mount, NsType::Mnt),
+            (self.uts, NsType::Uts),
+            (self.ipc, NsType::Ipc),
+            (self.pid, NsType::Pid),
+        ];
+        std::iter::once(NsType::Net).chain(asked.into_iter().filter(|(on, _)| *on).map(|(_, t)| t)).collect()
     }
 }
 
@@ -102,6 +103,6 @@ mod tests {
     #[test]
     fn types_follow_flags() {
         let spec = HolderSpec { user: true, pid: true, mount: true, ..Default::default() };
-        assert_eq!(spec.types(), ["net", "user", "mnt", "pid"]);
+        assert_eq!(spec.types(), [NsType::Net, NsType::User, NsType::Mnt, NsType::Pid]);
     }
 }

@@ -14,6 +14,7 @@ use super::hold::{Held, hold};
 use crate::error::{Error, Result};
 use crate::netlink::Netlink;
 use crate::sys;
+use crate::vocab::NsType;
 
 /// Hint when namespaces cannot be created for lack of privilege.
 const HINT_PRIVILEGE: &str =
@@ -21,18 +22,7 @@ const HINT_PRIVILEGE: &str =
 
 /// The `CLONE_NEW*` flags of the namespaces made after the user namespace.
 fn clone_flags(spec: &HolderSpec) -> CloneFlags {
-    let mut flags = CloneFlags::CLONE_NEWNET;
-    for (on, flag) in [
-        (spec.mount, CloneFlags::CLONE_NEWNS),
-        (spec.uts, CloneFlags::CLONE_NEWUTS),
-        (spec.ipc, CloneFlags::CLONE_NEWIPC),
-        (spec.pid, CloneFlags::CLONE_NEWPID),
-    ] {
-        if on {
-            flags |= flag;
-        }
-    }
-    flags
+    NsType::flags(spec.types().into_iter().filter(|t| *t != NsType::User))
 }
 
 /// The child: make the namespaces, report, hold. Never returns.
@@ -87,7 +77,8 @@ fn setup(spec: &HolderSpec) -> Result<Role> {
         }
     }
     unshare(clone_flags(spec)).map_err(|e| {
-        let err = Error::sys(format!("cannot create the namespaces ({})", spec.types().join(", ")), e);
+        let types: Vec<&str> = spec.types().iter().map(|t| t.as_str()).collect();
+        let err = Error::sys(format!("cannot create the namespaces ({})", types.join(", ")), e);
         match e {
             Errno::EPERM => err.hint(HINT_PRIVILEGE),
             Errno::ENOSPC => err.hint("a namespace limit is reached (see /proc/sys/user/max_*_namespaces)"),
