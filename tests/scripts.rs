@@ -330,6 +330,9 @@ fn testenv_up_exec_ls_down_as_a_plain_user() {
 }
 
 fn testenv_cycle(sb: &mut Sandbox, user: Option<&str>) {
+    // It reads ns-ls's machine interface (-o ... -n), never takes the human table apart.
+    let script = std::fs::read_to_string(scripts().join("testenv")).unwrap();
+    assert!(!script.contains("awk"), "scripts/testenv uses awk");
     let hub = format!("{}-hub", sb.tag);
     sb.set_env("NSTOOLS_SELFTEST_LABEL", &hub);
     let tenv = scripts().join("testenv").display().to_string();

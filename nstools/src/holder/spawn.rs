@@ -22,8 +22,11 @@ use super::hold::Held;
 use super::setup::child_main;
 use crate::error::{Error, Result};
 use crate::sys;
+use crate::undo::Undo;
+use crate::vocab::NsType;
 
-/// A holder that is ready but not committed yet.
+/// A holder that is ready but not committed yet: what was done so far (the process forked,
+/// the bind mount made) is on its undo log, undone if it is dropped or aborted.
 #[derive(Debug)]
 pub struct Started {
     /// The holder's PID (in the caller's PID namespace).
@@ -32,9 +35,8 @@ pub struct Started {
     pub namespaces: BTreeMap<&'static str, u64>,
     /// The bind mount made, if any.
     pub bind: Option<PathBuf>,
-    commit: Option<OwnedFd>,
-    pidfd: Option<OwnedFd>,
-    our_child: bool,
+    commit: OwnedFd,
+    undo: Undo<()>,
 }
 
 /// What `ns-unshare --json` prints.
@@ -57,7 +59,7 @@ pub struct StartedReport<'a> {
 impl Started {
     /// Inode of the network namespace.
     pub fn netns(&self) -> u64 {
-        self.namespaces.get("net").copied().unwrap_or(0)
+        self.namespaces.get(NsType::Net.as_str()).copied().unwrap_or(0)
     }
 
     /// The JSON report.
@@ -73,36 +75,35 @@ impl Started {
     }
 
     /// Let the holder live on: from now on it no longer exits when this process does.
-    pub fn commit(mut self) -> Result<()> {
-        if let Some(fd) = self.commit.take() {
-            nix::unistd::write(&fd, b"C").map_err(|e| Error::sys("cannot hand over to the holder process", e))?;
+    pub fn commit(self) -> Result<()> {
+        let Started { commit, undo, .. } = self;
+        match nix::unistd::write(&commit, b"C") {
+            Ok(_) => {
+                undo.commit();
+                Ok(())
+            }
+            Err(e) => Err(undo.rollback(Error::sys("cannot hand over to the holder process", e))),
         }
-        Ok(())
     }
 
     /// Kill the holder and undo the bind mount.
-    pub fn abort(mut self) {
-        self.kill();
-    }
-
-    fn kill(&mut self) {
-        if let Some(pidfd) = &self.pidfd {
-            let _ = sys::pidfd_send_signal(pidfd, Signal::SIGKILL);
-        }
-        if self.our_child {
-            let _ = waitpid(Pid::from_raw(self.pid), None);
-        }
-        if let Some(path) = self.bind.take() {
-            bind::undo_bind(&path);
-        }
+    pub fn abort(self) {
+        drop(self.undo);
     }
 }
 
-impl Drop for Started {
-    fn drop(&mut self) {
-        if self.commit.is_some() {
-            self.kill();
+/// The undo step for a process forked to become (or make) the holder: SIGKILL through its pidfd,
+/// and reap it if it is our child.
+fn kill_step(pid: i32, our_child: bool) -> impl FnOnce(&mut ()) -> Result<()> + 'static {
+    let pidfd = sys::pidfd_open(pid).ok();
+    move |_| {
+        if let Some(fd) = &pidfd {
+            let _ = sys::pidfd_send_signal(fd, Signal::SIGKILL);
         }
+        if our_child {
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        Ok(())
     }
 }
 
@@ -135,14 +136,9 @@ pub fn start(spec: &HolderSpec) -> Result<Started> {
     };
     drop((ready_w, commit_r, exit_with, listener, mounts));
 
-    let mut started = Started {
-        pid: child.as_raw(),
-        namespaces: BTreeMap::new(),
-        bind: None,
-        commit: Some(commit_w),
-        pidfd: sys::pidfd_open(child.as_raw()).ok(),
-        our_child: true,
-    };
+    let mut undo = Undo::new(());
+    undo.push("fork the holder", kill_step(child.as_raw(), true));
+    let mut started = Started { pid: child.as_raw(), namespaces: BTreeMap::new(), bind: None, commit: commit_w, undo };
     let outcome = read_ready(ready_r, &mut started);
     if spec.pid && started.pid != child.as_raw() {
         // The intermediate process exits once it has reported the holder's PID.
@@ -150,12 +146,17 @@ pub fn start(spec: &HolderSpec) -> Result<Started> {
     }
     outcome?;
     for kind in spec.types() {
-        let meta = std::fs::metadata(format!("/proc/{}/ns/{kind}", started.pid))
+        let meta = std::fs::metadata(kind.proc_path(Some(started.pid)))
             .map_err(|e| Error::io(format!("cannot inspect the holder's {kind} namespace"), &e))?;
-        started.namespaces.insert(kind, meta.ino());
+        started.namespaces.insert(kind.as_str(), meta.ino());
     }
     if let (Some(path), Some(shown)) = (&bind_path, &spec.bind) {
         bind::bind_netns(started.pid, path)?;
+        let undone = path.clone();
+        started.undo.push(format!("bind the namespace at {}", shown.display()), move |_| {
+            bind::undo_bind(&undone);
+            Ok(())
+        });
         started.bind = Some(shown.clone());
     }
     Ok(started)
@@ -174,9 +175,9 @@ fn read_ready(ready: OwnedFd, started: &mut Started) -> Result<()> {
             return Ok(());
         }
         if let Some(pid) = line.strip_prefix("PID ").and_then(|p| p.parse().ok()) {
+            // The holder proper, PID 1 of the PID namespace the intermediate process made.
             started.pid = pid;
-            started.pidfd = sys::pidfd_open(pid).ok();
-            started.our_child = false;
+            started.undo.push("fork the holder in its PID namespace", kill_step(pid, false));
             continue;
         }
         let (code, text) = line.strip_prefix("ERR ").and_then(|r| r.split_once('\t')).unwrap_or(("1", &line));
