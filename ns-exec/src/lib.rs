@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Parser;
+use nstools::capture::{Capture, CaptureFile};
 use nstools::enter::{EnterSpec, enter};
 use nstools::error::exit;
-use nstools::exec::{Command, exec, fork_and_wait};
+use nstools::exec::{Alongside, Command, exec, fork_and_wait};
 use nstools::vocab::NsType;
 use nstools::{Error, Result, TargetSpec, envfile};
 
@@ -22,6 +23,10 @@ pub const NAME: &str = "ns-exec";
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
+
+/// With `--capture --end-netns`: how long the capture waits for what is left in the namespace
+/// to end (after SIGTERM) before the veth pairs go.
+const LEFTOVERS_RECORDED: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Exit code for ns-exec's own failures (usage included), as command runners do.
 pub const OWN_FAILURE: u8 = exit::EXEC_FAILED;
@@ -42,6 +47,9 @@ Examples:
   # Ad hoc: a target that survives PID reuse, and a named namespace (ip netns)
   ns-exec -t 4242:4026532841 ping -c1 10.53.57.11
   ns-exec -t lab ip route
+
+  # Record the namespace's traffic while the command runs; read it with tshark -r lab.pcap
+  ns-exec -t lab --capture lab.pcap -- ping -c3 10.0.0.2
 ";
 
 const EXIT_STATUS: &str = "\
@@ -113,6 +121,12 @@ pub struct Cli {
     /// with its status, 128+N if signal N ended it (as a shell reports it)
     #[arg(long)]
     end_netns: bool,
+
+    /// Record all traffic of the target's network namespace (every interface, loopback
+    /// included) while CMD runs, into FILE (pcapng, for tshark, tcpdump and Wireshark). CMD runs
+    /// as a child; the file is complete when ns-exec exits, also after a signal
+    #[arg(long, value_name = "FILE")]
+    capture: Option<PathBuf>,
 
     /// The command and its arguments
     #[arg(value_name = "CMD", trailing_var_arg = true)]
@@ -240,7 +254,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         })?),
         None => None,
     };
+    // Opened with the caller's view of paths and credentials; recording starts once entered.
+    let capture_file = cli.capture.as_deref().map(CaptureFile::create).transpose()?;
     let entered = enter(&EnterSpec { target, types, all: cli.all, preserve_credentials: cli.preserve_credentials })?;
+    let mut capture = capture_file.map(Capture::start).transpose()?;
     if let Some(dir) = &cli.wd {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::io(format!("cannot change directory to {}", dir.display()), &e))?;
@@ -254,13 +271,20 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli.cmd
     };
     let cmd = Command::new(argv, extra);
-    if entered.needs_fork() || cli.end_netns || exit_with.is_some() {
-        let ended = fork_and_wait(&cmd, exit_with.as_ref())?;
-        if !cli.end_netns {
-            return Ok(ended.pass_on());
+    if entered.needs_fork() || cli.end_netns || exit_with.is_some() || capture.is_some() {
+        let ended = fork_and_wait(&cmd, exit_with.as_ref(), capture.as_mut().map(|c| c as &mut dyn Alongside))?;
+        if cli.end_netns {
+            // What is left in the namespace may still send packets as it ends: record them.
+            entered.target.netns.end_observed(|left| {
+                if let Some(c) = capture.as_mut() {
+                    c.record_until_gone(left, LEFTOVERS_RECORDED);
+                }
+            });
         }
-        entered.target.netns.end();
-        return Ok(ended.shell_status());
+        if let Some(Err(e)) = capture.map(Capture::finish) {
+            eprintln!("{NAME}: {}", nstools::cli::printable(&e.to_string()));
+        }
+        return Ok(if cli.end_netns { ended.shell_status() } else { ended.pass_on() });
     }
     Err(exec(&cmd))
 }

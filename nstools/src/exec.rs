@@ -9,7 +9,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::errno::Errno;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
@@ -191,9 +191,23 @@ impl Ended {
     }
 }
 
+/// Work for the parent while the command runs, besides passing signals on: a descriptor to
+/// poll, and what to do when it is readable (`ns-exec --capture` records packets this way).
+pub trait Alongside {
+    /// The descriptor to poll; `None` once there is nothing more to do.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Called when the descriptor is readable; must not block.
+    fn ready(&mut self);
+}
+
 /// Fork, run the command in the child, pass every catchable signal on to it, and return how it
-/// ended. With `exit_with` (a pidfd), the command gets SIGTERM when that process exits.
-pub fn fork_and_wait(cmd: &Command, exit_with: Option<&OwnedFd>) -> Result<Ended> {
+/// ended. With `exit_with` (a pidfd), the command gets SIGTERM when that process exits. With
+/// `alongside`, the parent serves it meanwhile.
+pub fn fork_and_wait(
+    cmd: &Command,
+    exit_with: Option<&OwnedFd>,
+    mut alongside: Option<&mut dyn Alongside>,
+) -> Result<Ended> {
     // Rust ignores SIGPIPE; an ignored signal is discarded, so it could not be passed on.
     sys::default_action(Signal::SIGPIPE);
     let mut set: SigSet = FORWARDED.into_iter().collect();
@@ -210,18 +224,27 @@ pub fn fork_and_wait(cmd: &Command, exit_with: Option<&OwnedFd>) -> Result<Ended
         ForkResult::Parent { child } => child,
     };
     let mut watched = exit_with;
+    let readable = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
     loop {
-        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        fds.extend(watched.map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
-        if poll(&mut fds, PollTimeout::NONE).is_err() {
-            continue;
+        let (exited, busy) = {
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            let side = alongside.as_deref().and_then(Alongside::fd);
+            fds.extend(side.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            fds.extend(watched.map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let side = usize::from(side.is_some());
+            (watched.is_some() && readable(&fds[1 + side]), side == 1 && readable(&fds[1]))
+        };
+        if busy && let Some(side) = alongside.as_deref_mut() {
+            side.ready();
         }
-        if fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty()) {
+        if exited {
             // The --exit-with process is gone: end the command (once), and wait for it.
             let _ = kill(child, Signal::SIGTERM);
             watched = None;
         }
-        drop(fds);
         while let Ok(Some(info)) = signals.read_signal() {
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
             if sig != Signal::SIGCHLD {

@@ -10,9 +10,12 @@
 //! - [`undo`], [`signals`]: fully done or fully undone, even when interrupted.
 //! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
 //! - [`impair`]: link impairments (delay, jitter, loss, rate); set by [`netlink::qdisc`].
+//! - [`exec`], [`capture`]: what `ns-exec` does: run a command, record the namespace's traffic
+//!   meanwhile (a pcapng file).
 //! - [`cli`]: what every `main` shares.
 
 pub mod bridge;
+pub mod capture;
 pub mod cidr;
 pub mod cli;
 pub mod enter;

@@ -132,13 +132,20 @@ impl Netns {
     /// its interfaces, in batches - deleting a veth pair synchronously costs an RCU grace period
     /// (about 28 ms here), far more than the kernel's batched clean-up. Best effort.
     pub fn end(&self) {
+        self.end_observed(|_| {});
+    }
+
+    /// [`Netns::end`], with `meanwhile` run between the SIGTERMs and the deletion of the veth
+    /// pairs, given the processes signalled (a capture records them as they end).
+    pub fn end_observed(&self, meanwhile: impl FnOnce(&[i32])) {
         let left = self.processes();
         if left.is_empty() {
             return;
         }
-        for pid in left {
+        for &pid in &left {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
         }
+        meanwhile(&left);
         if let Ok(mut nl) = crate::netlink::Netlink::open_in(self) {
             nl.delete_veths();
         }

@@ -1,0 +1,401 @@
+//! Recording a network namespace's traffic in process: what `ns-exec --capture FILE` does while
+//! its command runs, instead of starting a capture program (tcpdump or dumpcap need 15-30 ms
+//! from exec to capturing; a whole testenv setup takes a few ms).
+//!
+//! One `AF_PACKET` socket for every protocol (`ETH_P_ALL`), opened in the namespace: it sees
+//! every interface there, loopback included, and those created later. Packets go to a pcapng
+//! file (the `pcap-file` crate) that tcpdump, tshark and Wireshark read: one Interface
+//! Description Block per interface when its first packet arrives (its name, looked up by index
+//! in the namespace; nanosecond timestamps), one Enhanced Packet Block per packet with the
+//! kernel's receive timestamp (`SO_TIMESTAMPNS`), the whole packet (up to [`SNAPLEN`] bytes:
+//! a veth with segmentation offload delivers up to 64 KiB at once) and its direction.
+//!
+//! Loopback packets reach such a socket twice, outgoing and incoming; only the incoming copy is
+//! kept, as libpcap does. Ethernet and loopback interfaces are recorded with Ethernet headers;
+//! any other kind (tun, ipip, wireguard: no link-layer header) as Linux "cooked" packets.
+//!
+//! The file is flushed after every batch read, so a capture killed with SIGKILL loses at most
+//! what the kernel still held; [`Capture::finish`] reads what is left, then flushes.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, ErrorKind, IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockProtocol, SockType, recvmsg, setsockopt,
+    socket, sockopt,
+};
+use pcap_file::DataLink;
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
+
+use crate::error::{Error, Result};
+use crate::exec::Alongside;
+use crate::ifname::quote;
+
+/// The most bytes of one packet that are recorded (tcpdump's default; Wireshark's limit for
+/// Ethernet). Longer packets (BIG TCP) are cut there, their original length kept.
+pub const SNAPLEN: usize = 262_144;
+
+/// At most this many packets per read before the file is flushed and signals are looked at.
+const BATCH: usize = 256;
+
+/// What the socket asks the kernel to buffer while the capture is busy writing.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// `ETH_P_ALL`-socket packet types (`sll_pkttype`), as `<linux/if_packet.h>`.
+const PACKET_HOST: u8 = 0;
+const PACKET_BROADCAST: u8 = 1;
+const PACKET_MULTICAST: u8 = 2;
+const PACKET_OTHERHOST: u8 = 3;
+const PACKET_OUTGOING: u8 = 4;
+
+/// ARP hardware types (`sll_hatype`) recorded with their Ethernet header.
+const ARPHRD_ETHER: u16 = 1;
+const ARPHRD_LOOPBACK: u16 = 772;
+
+/// The file a capture writes, opened before anything is entered: its path means what it means
+/// to the caller (a mount namespace entered later does not change it), with the caller's
+/// credentials. A file that is there already is overwritten only once the capture starts.
+#[derive(Debug)]
+pub struct CaptureFile {
+    file: File,
+    shown: String,
+    /// Set when this capture made the file: its folder and name, to remove it if the capture
+    /// cannot start (by folder descriptor: the path may mean something else by then).
+    made: Option<(File, std::ffi::OsString)>,
+}
+
+impl CaptureFile {
+    /// Open (or create) `path` for writing. Errors read `cannot capture to 'PATH': why`.
+    pub fn create(path: &Path) -> Result<CaptureFile> {
+        let shown = quote(&path.to_string_lossy());
+        let fail = |e: &std::io::Error| Error::io(format!("cannot capture to {shown}"), e);
+        let (file, made) = match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(file) => {
+                let folder = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                let made = File::open(folder).ok().zip(path.file_name().map(ToOwned::to_owned));
+                (file, made)
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                (OpenOptions::new().write(true).open(path).map_err(|e| fail(&e))?, None)
+            }
+            Err(e) => return Err(fail(&e)),
+        };
+        Ok(CaptureFile { file, shown, made })
+    }
+
+    /// Give up before the capture started: remove the file if this capture made it.
+    fn discard(self) {
+        if let Some((folder, name)) = &self.made {
+            let _ = nix::unistd::unlinkat(folder, name.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        }
+    }
+}
+
+/// A running capture of the calling thread's network namespace (see the module documentation).
+#[derive(Debug)]
+pub struct Capture {
+    socket: Option<OwnedFd>,
+    out: Writer,
+    shown: String,
+    /// Interface index → (pcapng interface number, recorded as Linux cooked packets).
+    interfaces: HashMap<i32, (u32, bool)>,
+    buf: Vec<u8>,
+    cmsg: Vec<u8>,
+    /// Packets written.
+    packets: u64,
+}
+
+/// The pcapng writer (a newtype: `PcapNgWriter` has no `Debug`).
+struct Writer(PcapNgWriter<BufWriter<File>>);
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PcapNgWriter")
+    }
+}
+
+impl Capture {
+    /// Start recording every interface of the calling thread's network namespace into `file`
+    /// (overwriting what it held). Needs CAP_NET_RAW over the namespace. On failure the file is
+    /// removed if it was made for this capture, and left untouched otherwise.
+    pub fn start(file: CaptureFile) -> Result<Capture> {
+        match Capture::open(&file) {
+            Ok(socket) => Capture::begin(file, socket),
+            Err(e) => {
+                file.discard();
+                Err(e)
+            }
+        }
+    }
+
+    fn open(file: &CaptureFile) -> Result<OwnedFd> {
+        let fail = |what: &str, e: Errno| {
+            Error::sys(format!("cannot capture to {}", file.shown), e).detail(format!("{what}: {}", e.desc()))
+        };
+        let socket = socket(
+            AddressFamily::Packet,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            SockProtocol::EthAll,
+        )
+        .map_err(|e| {
+            let err = fail("cannot open a packet socket", e);
+            if e == Errno::EPERM {
+                err.hint("needs CAP_NET_RAW over the network namespace: run as root, or as the user that created it")
+            } else {
+                err
+            }
+        })?;
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(|e| fail("cannot ask for timestamps", e))?;
+        // More than the default, to ride out bursts while the file is written; beyond the
+        // system's limit (net.core.rmem_max) only with CAP_NET_ADMIN. What is granted is fine.
+        if setsockopt(&socket, sockopt::RcvBufForce, &RECEIVE_BUFFER).is_err() {
+            let _ = setsockopt(&socket, sockopt::RcvBuf, &RECEIVE_BUFFER);
+        }
+        Ok(socket)
+    }
+
+    fn begin(file: CaptureFile, socket: OwnedFd) -> Result<Capture> {
+        let shown = file.shown.clone();
+        let fail = |e: &std::io::Error| Error::io(format!("cannot capture to {shown}"), e);
+        let is_file = file.file.metadata().map_err(|e| fail(&e))?.is_file();
+        if file.made.is_none() && is_file {
+            file.file.set_len(0).map_err(|e| fail(&e))?;
+        }
+        let section = SectionHeaderBlock {
+            options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
+                "ns-exec --capture (nstools {})",
+                env!("CARGO_PKG_VERSION")
+            )))],
+            ..Default::default()
+        };
+        let writer = BufWriter::with_capacity(64 << 10, file.file);
+        let mut out = PcapNgWriter::with_section_header(writer, section).map_err(|e| pcap_error(&shown, e))?;
+        out.get_mut().flush().map_err(|e| fail(&e))?;
+        Ok(Capture {
+            socket: Some(socket),
+            out: Writer(out),
+            shown,
+            interfaces: HashMap::new(),
+            buf: vec![0; SNAPLEN],
+            cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
+            packets: 0,
+        })
+    }
+
+    /// Packets written so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Read what the socket holds (at most `limit` packets), write it, flush.
+    fn read(&mut self, limit: usize) -> Result<()> {
+        let Some(socket) = self.socket.as_ref().map(|s| s.as_raw_fd()) else { return Ok(()) };
+        for _ in 0..limit {
+            let (len, from, stamp) = {
+                let mut iov = [IoSliceMut::new(&mut self.buf)];
+                let msg = match recvmsg::<LinkAddr>(
+                    socket,
+                    &mut iov,
+                    Some(&mut self.cmsg),
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+                ) {
+                    Ok(msg) => msg,
+                    Err(Errno::EAGAIN | Errno::EINTR) => break,
+                    Err(e) => return Err(Error::sys(format!("capture to {}", self.shown), e)),
+                };
+                let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|m| match m {
+                        ControlMessageOwned::ScmTimestampns(ts) => {
+                            Some(Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32))
+                        }
+                        _ => None,
+                    })
+                });
+                (msg.bytes, msg.address, stamp)
+            };
+            let Some(from) = from else { continue };
+            if from.pkttype() == PACKET_OUTGOING && from.hatype() == ARPHRD_LOOPBACK {
+                continue; // its incoming copy follows
+            }
+            let stamp =
+                stamp.unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
+            self.write_packet(&from, len, stamp)?;
+        }
+        self.out.0.get_mut().flush().map_err(|e| Error::io(format!("capture to {}", self.shown), &e))
+    }
+
+    fn write_packet(&mut self, from: &LinkAddr, len: usize, timestamp: Duration) -> Result<()> {
+        let index = from.ifindex() as i32;
+        let (interface_id, cooked) = match self.interfaces.get(&index) {
+            Some(&known) => known,
+            None => self.describe(index, from.hatype())?,
+        };
+        let captured = &self.buf[..len.min(SNAPLEN)];
+        let data: Cow<'_, [u8]> = if cooked {
+            // LINKTYPE_LINUX_SLL: packet type, ARPHRD type, address length, 8 address bytes,
+            // protocol (already in network order), then the packet.
+            let mut d = Vec::with_capacity(16 + captured.len());
+            d.extend_from_slice(&u16::from(from.pkttype()).to_be_bytes());
+            d.extend_from_slice(&from.hatype().to_be_bytes());
+            d.extend_from_slice(&(from.halen().min(8) as u16).to_be_bytes());
+            let mut address = [0u8; 8];
+            if let Some(mac) = from.addr() {
+                address[..6].copy_from_slice(&mac);
+            }
+            d.extend_from_slice(&address);
+            d.extend_from_slice(&from.protocol().to_ne_bytes());
+            d.extend_from_slice(captured);
+            Cow::Owned(d)
+        } else {
+            Cow::Borrowed(captured)
+        };
+        let extra = if cooked { 16 } else { 0 };
+        let block = EnhancedPacketBlock {
+            interface_id,
+            timestamp,
+            original_len: u32::try_from(len + extra).unwrap_or(u32::MAX),
+            data,
+            options: vec![EnhancedPacketOption::Flags(packet_flags(from.pkttype()))],
+        };
+        self.out.0.write_pcapng_block(block).map_err(|e| pcap_error(&self.shown, e))?;
+        self.packets += 1;
+        Ok(())
+    }
+
+    /// The first packet of interface `index`: write its Interface Description Block.
+    fn describe(&mut self, index: i32, hatype: u16) -> Result<(u32, bool)> {
+        let name = self
+            .socket
+            .as_ref()
+            .and_then(|s| rustix::net::netdevice::index_to_name(s, index as u32).ok())
+            .unwrap_or_else(|| format!("ifindex {index}"));
+        let cooked = !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK);
+        let linktype = if cooked { DataLink::LINUX_SLL } else { DataLink::ETHERNET };
+        let mut block = InterfaceDescriptionBlock::new(linktype, SNAPLEN as u32 + if cooked { 16 } else { 0 });
+        block.options =
+            vec![InterfaceDescriptionOption::IfName(Cow::Owned(name)), InterfaceDescriptionOption::IfTsResol(9)];
+        self.out.0.write_pcapng_block(block).map_err(|e| pcap_error(&self.shown, e))?;
+        let known = (self.interfaces.len() as u32, cooked);
+        self.interfaces.insert(index, known);
+        Ok(known)
+    }
+
+    /// Record while the processes `pids` end (the leftovers of a namespace that was told to
+    /// end: they may still send packets), until they are gone or `limit` passes.
+    pub fn record_until_gone(&mut self, pids: &[i32], limit: Duration) {
+        let pidfds: Vec<OwnedFd> = pids.iter().filter_map(|&pid| crate::sys::pidfd_open(pid).ok()).collect();
+        let mut left: Vec<&OwnedFd> = pidfds.iter().collect();
+        let end = Instant::now() + limit;
+        while !left.is_empty() && self.socket.is_some() {
+            let wait = end.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                break;
+            }
+            let ms = PollTimeout::try_from(wait.as_millis().min(10_000) as i32).unwrap_or(PollTimeout::ZERO);
+            let readable = {
+                let Some(socket) = self.socket.as_ref() else { break };
+                let mut fds = vec![PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+                fds.extend(left.iter().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+                if poll(&mut fds, ms).is_err() {
+                    continue;
+                }
+                let gone: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+                drop(fds);
+                let mut gone = gone.into_iter();
+                let readable = gone.next().unwrap_or(false);
+                left.retain(|_| !gone.next().unwrap_or(false));
+                readable
+            };
+            if readable {
+                self.ready();
+            }
+        }
+    }
+
+    /// Read what the kernel still holds, flush and close. Returns the packets written, or the
+    /// error that stopped the capture.
+    pub fn finish(mut self) -> Result<u64> {
+        // Everything queued when the command ended, not what arrives forever after.
+        let mut rounds = 0;
+        while self.socket.is_some() && rounds < 64 {
+            let before = self.packets;
+            self.read(BATCH)?;
+            if self.packets == before {
+                break;
+            }
+            rounds += 1;
+        }
+        self.socket = None;
+        let Writer(out) = self.out;
+        out.into_inner().into_inner().map_err(|e| Error::io(format!("capture to {}", self.shown), e.error()))?;
+        Ok(self.packets)
+    }
+}
+
+impl Alongside for Capture {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.socket.as_ref().map(|s| s.as_fd())
+    }
+
+    /// A batch of packets; on failure (a full disk) the capture stops with one line on
+    /// stderr, and the command goes on.
+    fn ready(&mut self) {
+        if let Err(e) = self.read(BATCH) {
+            eprintln!("ns-exec: {}; the capture stopped", crate::cli::printable(&e.to_string()));
+            self.socket = None;
+        }
+    }
+}
+
+/// pcapng's `epb_flags`: the direction (bits 0-1) and the reception type (bits 2-4).
+fn packet_flags(pkttype: u8) -> u32 {
+    match pkttype {
+        PACKET_HOST => 0b001 << 2 | 1,
+        PACKET_MULTICAST => 0b010 << 2 | 1,
+        PACKET_BROADCAST => 0b011 << 2 | 1,
+        PACKET_OTHERHOST => 0b100 << 2 | 1,
+        PACKET_OUTGOING => 2,
+        _ => 0,
+    }
+}
+
+fn pcap_error(shown: &str, e: pcap_file::PcapError) -> Error {
+    match e {
+        pcap_file::PcapError::IoError(io) => Error::io(format!("capture to {shown}"), &io),
+        other => Error::new(format!("capture to {shown}")).detail(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_and_reception_type() {
+        assert_eq!(packet_flags(PACKET_HOST), 0b00101);
+        assert_eq!(packet_flags(PACKET_BROADCAST), 0b01101);
+        assert_eq!(packet_flags(PACKET_MULTICAST), 0b01001);
+        assert_eq!(packet_flags(PACKET_OTHERHOST), 0b10001);
+        assert_eq!(packet_flags(PACKET_OUTGOING), 0b00010);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_made_names_itself() {
+        let e = CaptureFile::create(Path::new("/nonexistent-dir/x.pcap")).unwrap_err();
+        assert_eq!(e.to_string(), "cannot capture to '/nonexistent-dir/x.pcap': No such file or directory (ENOENT)");
+    }
+}
