@@ -26,6 +26,12 @@
 # directory. The hostname is $NETBIOSNAME; with "mount", /sys and (with "pid") /proc show only
 # the testenv. Entry paths: nsenter.sh and 'ns-exec -t PID --all' see every namespace of the
 # testenv; 'nsenter -t PID --net' sees its network only.
+#
+# NSTOOLS_PCAP_DIR (unset: nothing more runs) records everything in the testenv - every
+# interface, loopback included - into $NSTOOLS_PCAP_DIR/NAME.pcap (pcapng; NAME is $ENVNAME, else
+# $NETBIOSNAME, else IFACE), from before the veth pair exists until the daemon has ended:
+# 'ns-exec --capture' does it in the process that stays in the testenv's network namespace
+# (this PID), and the pair is made by its child, a shell that then becomes CMD.
 set -eu
 case $0 in */*) . "${0%/*}/nstools-common.sh" ;; *) . ./nstools-common.sh ;; esac
 
@@ -50,6 +56,9 @@ done < "$exports_file"
 [ -n "${SERVER_IP:-}" ] || nstools_die "$exports_file defines no SERVER_IP"
 SERVER_IPV6=${SERVER_IPV6:-}
 
+pcap=
+[ -z "${NSTOOLS_PCAP_DIR:-}" ] || pcap=$NSTOOLS_PCAP_DIR/${ENVNAME:-${NETBIOSNAME:-$interface}}.pcap
+
 holder=
 if [ -n "${NSTOOLS_ISOLATE:-}" ]; then
     nstools_isolate_flags "$NSTOOLS_ISOLATE" NSTOOLS_ISOLATE
@@ -69,13 +78,28 @@ if [ -n "$holder" ]; then
     # This PID stays the testenv's: ns-exec joins the holder's network namespace (exec, no new
     # process), the pair is made from there, then ns-exec joins the holder's other namespaces,
     # forks CMD into its PID namespace (with the original stdin), passes signals on and exits
-    # with CMD's status.
-    exec ns-exec -t "$holder" --net -- /bin/sh -c '
+    # with CMD's status. With a capture, this PID records and the rest runs as its child.
+    exec ns-exec -t "$holder" --net ${pcap:+--capture "$pcap"} -- /bin/sh -c '
         veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit 1
         holder=$5
         shift 5
         exec ns-exec -t "$holder" --all -- "$@"' \
         start_in_ns.sh "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" "$holder" "$@"
+fi
+
+if [ -n "$pcap" ]; then
+    # As below, with the capture open before the pair is made (by the shell that becomes CMD).
+    nstools_netns_inode $$
+    own_ns=$nstools_inode
+    nstools_netns_inode "$parent_pid" || nstools_inode=
+    end=--end-netns
+    [ "$own_ns" != "$nstools_inode" ] || end=
+    # shellcheck disable=SC2086 # $end: one constant flag, or none
+    exec ns-exec -t $$ $end --capture "$pcap" -- /bin/sh -c '
+        veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit
+        shift 4
+        exec "$@"' \
+        start_in_ns.sh "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" "$@"
 fi
 
 veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::Parser;
-use nstools::capture::{Capture, CaptureFile};
+use nstools::capture::{self, Capture, CaptureFile};
 use nstools::enter::{EnterSpec, enter};
 use nstools::error::exit;
 use nstools::exec::{Alongside, Command, exec, fork_and_wait};
@@ -127,6 +127,16 @@ pub struct Cli {
     /// as a child; the file is complete when ns-exec exits, also after a signal
     #[arg(long, value_name = "FILE")]
     capture: Option<PathBuf>,
+
+    /// With --capture: record only this interface, in promiscuous mode (a bridge then shows
+    /// what it forwards between its ports)
+    #[arg(long, value_name = "IFACE", requires = "capture")]
+    capture_interface: Option<String>,
+
+    /// With --capture: record only what this filter in tcpdump's syntax accepts (e.g. 'tcp
+    /// port 445'; compiled by tcpdump for Ethernet framing, run in the kernel)
+    #[arg(long, value_name = "FILTER", requires = "capture")]
+    capture_filter: Option<String>,
 
     /// The command and its arguments
     #[arg(value_name = "CMD", trailing_var_arg = true)]
@@ -255,9 +265,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         None => None,
     };
     // Opened with the caller's view of paths and credentials; recording starts once entered.
+    let options = capture::Options {
+        interface: cli.capture_interface,
+        filter: cli.capture_filter.as_deref().map(capture::Filter::compile).transpose()?,
+    };
     let capture_file = cli.capture.as_deref().map(CaptureFile::create).transpose()?;
     let entered = enter(&EnterSpec { target, types, all: cli.all, preserve_credentials: cli.preserve_credentials })?;
-    let mut capture = capture_file.map(Capture::start).transpose()?;
+    let mut capture = capture_file.map(|f| Capture::start(f, &options)).transpose()?;
     if let Some(dir) = &cli.wd {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::io(format!("cannot change directory to {}", dir.display()), &e))?;

@@ -1,14 +1,20 @@
 //! Recording a network namespace's traffic in process: what `ns-exec --capture FILE` does while
-//! its command runs, instead of starting a capture program (tcpdump or dumpcap need 15-30 ms
-//! from exec to capturing; a whole testenv setup takes a few ms).
+//! its command runs. Not a capture program: tcpdump and dumpcap need 15-30 ms from exec to
+//! capturing (a whole testenv setup takes a few ms), both drop what their ring buffer still
+//! holds when SIGTERM ends them (libpcap's TPACKET_V3 blocks: the last ~250 ms), and tcpdump,
+//! as root, always changes its user and groups, which a user namespace like Samba's selftest
+//! one refuses (setgroups is denied there).
 //!
 //! One `AF_PACKET` socket for every protocol (`ETH_P_ALL`), opened in the namespace: it sees
-//! every interface there, loopback included, and those created later. Packets go to a pcapng
-//! file (the `pcap-file` crate) that tcpdump, tshark and Wireshark read: one Interface
-//! Description Block per interface when its first packet arrives (its name, looked up by index
-//! in the namespace; nanosecond timestamps), one Enhanced Packet Block per packet with the
-//! kernel's receive timestamp (`SO_TIMESTAMPNS`), the whole packet (up to [`SNAPLEN`] bytes:
-//! a veth with segmentation offload delivers up to 64 KiB at once) and its direction.
+//! every interface there, loopback included, and those created later; or one interface, in
+//! promiscuous mode (a bridge then shows what it forwards between its ports). An optional
+//! filter in tcpdump's syntax, compiled by libpcap (`tcpdump -ddd`), runs in the kernel.
+//! Packets go to a pcapng file (the `pcap-file` crate) that tcpdump, tshark and Wireshark read:
+//! one Interface Description Block per interface when its first packet arrives (its name,
+//! looked up by index in the namespace; nanosecond timestamps), one Enhanced Packet Block per
+//! packet with the kernel's receive timestamp (`SO_TIMESTAMPNS`), the whole packet (up to
+//! [`SNAPLEN`] bytes: a veth with segmentation offload delivers up to 64 KiB at once) and its
+//! direction.
 //!
 //! Loopback packets reach such a socket twice, outgoing and incoming; only the incoming copy is
 //! kept, as libpcap does. Ethernet and loopback interfaces are recorded with Ethernet headers;
@@ -28,8 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockProtocol, SockType, recvmsg, setsockopt,
-    socket, sockopt,
+    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockType, recvmsg, setsockopt, socket, sockopt,
 };
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
@@ -40,6 +45,7 @@ use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeade
 use crate::error::{Error, Result};
 use crate::exec::Alongside;
 use crate::ifname::quote;
+use crate::sys::{self, BpfInstruction};
 
 /// The most bytes of one packet that are recorded (tcpdump's default; Wireshark's limit for
 /// Ethernet). Longer packets (BIG TCP) are cut there, their original length kept.
@@ -104,6 +110,66 @@ impl CaptureFile {
     }
 }
 
+/// A packet filter in tcpdump's syntax (`tcp port 445`, `icmp or icmp6`), compiled for
+/// Ethernet framing by libpcap: `tcpdump -ddd` prints the program (without capturing, so
+/// without privileges). Interfaces recorded as cooked packets do not have that framing.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    program: Vec<BpfInstruction>,
+}
+
+impl Filter {
+    /// Compile `expression` (tcpdump must be installed).
+    pub fn compile(expression: &str) -> Result<Filter> {
+        let what = || format!("cannot compile the capture filter {}", quote(expression));
+        let out = std::process::Command::new("tcpdump")
+            .args(["-ddd", "-y", "EN10MB", "--", expression])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::usage(what()).detail("tcpdump, which compiles filters, is not installed"),
+                _ => Error::io(what(), &e),
+            })?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let why = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("tcpdump failed");
+            return Err(Error::usage(what()).detail(why.trim_start_matches("tcpdump: ").to_owned()));
+        }
+        Filter::parse(&String::from_utf8_lossy(&out.stdout))
+            .ok_or_else(|| Error::new(what()).detail("tcpdump -ddd printed something other than a BPF program"))
+    }
+
+    /// `tcpdump -ddd`'s output: the instruction count, then `code jt jf k` per line.
+    fn parse(text: &str) -> Option<Filter> {
+        let mut lines = text.lines();
+        let count: usize = lines.next()?.trim().parse().ok()?;
+        let program = lines
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                match f[..] {
+                    [code, jt, jf, k] => Some(BpfInstruction {
+                        code: code.parse().ok()?,
+                        jt: jt.parse().ok()?,
+                        jf: jf.parse().ok()?,
+                        k: k.parse().ok()?,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (program.len() == count && count > 0).then_some(Filter { program })
+    }
+}
+
+/// What to record, besides everything.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only this interface (in promiscuous mode), not every one.
+    pub interface: Option<String>,
+    /// Only the packets this filter accepts.
+    pub filter: Option<Filter>,
+}
+
 /// A running capture of the calling thread's network namespace (see the module documentation).
 #[derive(Debug)]
 pub struct Capture {
@@ -131,8 +197,8 @@ impl Capture {
     /// Start recording every interface of the calling thread's network namespace into `file`
     /// (overwriting what it held). Needs CAP_NET_RAW over the namespace. On failure the file is
     /// removed if it was made for this capture, and left untouched otherwise.
-    pub fn start(file: CaptureFile) -> Result<Capture> {
-        match Capture::open(&file) {
+    pub fn start(file: CaptureFile, options: &Options) -> Result<Capture> {
+        match Capture::open(&file, options) {
             Ok(socket) => Capture::begin(file, socket),
             Err(e) => {
                 file.discard();
@@ -141,30 +207,46 @@ impl Capture {
         }
     }
 
-    fn open(file: &CaptureFile) -> Result<OwnedFd> {
+    fn open(file: &CaptureFile, options: &Options) -> Result<OwnedFd> {
         let fail = |what: &str, e: Errno| {
             Error::sys(format!("cannot capture to {}", file.shown), e).detail(format!("{what}: {}", e.desc()))
         };
-        let socket = socket(
-            AddressFamily::Packet,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            SockProtocol::EthAll,
-        )
-        .map_err(|e| {
-            let err = fail("cannot open a packet socket", e);
-            if e == Errno::EPERM {
-                err.hint("needs CAP_NET_RAW over the network namespace: run as root, or as the user that created it")
-            } else {
-                err
-            }
-        })?;
+        // No protocol yet: nothing arrives before the filter is in place and the socket bound.
+        let socket =
+            socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+                .map_err(|e| {
+                    let err = fail("cannot open a packet socket", e);
+                    if e == Errno::EPERM {
+                        err.hint(
+                            "needs CAP_NET_RAW over the network namespace: run as root, or as the user that created it",
+                        )
+                    } else {
+                        err
+                    }
+                })?;
         setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(|e| fail("cannot ask for timestamps", e))?;
         // More than the default, to ride out bursts while the file is written; beyond the
         // system's limit (net.core.rmem_max) only with CAP_NET_ADMIN. What is granted is fine.
         if setsockopt(&socket, sockopt::RcvBufForce, &RECEIVE_BUFFER).is_err() {
             let _ = setsockopt(&socket, sockopt::RcvBuf, &RECEIVE_BUFFER);
         }
+        if let Some(filter) = &options.filter {
+            sys::attach_filter(&socket, &filter.program).map_err(|e| fail("cannot attach the filter", e))?;
+        }
+        let ifindex = match &options.interface {
+            Some(name) => {
+                let index = rustix::net::netdevice::name_to_index(&socket, name).map_err(|e| {
+                    let e = Errno::from_raw(e.raw_os_error());
+                    fail(&format!("no interface {} here", quote(name)), e)
+                })?;
+                let index = index as i32;
+                sys::packet_promiscuous(&socket, index).map_err(|e| fail("cannot set promiscuous mode", e))?;
+                index
+            }
+            None => 0,
+        };
+        sys::packet_bind(&socket, libc::ETH_P_ALL as u16, ifindex)
+            .map_err(|e| fail("cannot bind the packet socket", e))?;
         Ok(socket)
     }
 
@@ -297,7 +379,7 @@ impl Capture {
     /// Record while the processes `pids` end (the leftovers of a namespace that was told to
     /// end: they may still send packets), until they are gone or `limit` passes.
     pub fn record_until_gone(&mut self, pids: &[i32], limit: Duration) {
-        let pidfds: Vec<OwnedFd> = pids.iter().filter_map(|&pid| crate::sys::pidfd_open(pid).ok()).collect();
+        let pidfds: Vec<OwnedFd> = pids.iter().filter_map(|&pid| sys::pidfd_open(pid).ok()).collect();
         let mut left: Vec<&OwnedFd> = pidfds.iter().collect();
         let end = Instant::now() + limit;
         while !left.is_empty() && self.socket.is_some() {
@@ -339,7 +421,15 @@ impl Capture {
             }
             rounds += 1;
         }
-        self.socket = None;
+        if let Some(socket) = self.socket.take()
+            && let Ok(drops) = sys::packet_drops(&socket)
+            && drops > 0
+        {
+            eprintln!(
+                "ns-exec: capture to {}: the kernel dropped {drops} packet(s) it could not buffer",
+                crate::cli::printable(&self.shown)
+            );
+        }
         let Writer(out) = self.out;
         out.into_inner().into_inner().map_err(|e| Error::io(format!("capture to {}", self.shown), e.error()))?;
         Ok(self.packets)
@@ -391,6 +481,16 @@ mod tests {
         assert_eq!(packet_flags(PACKET_MULTICAST), 0b01001);
         assert_eq!(packet_flags(PACKET_OTHERHOST), 0b10001);
         assert_eq!(packet_flags(PACKET_OUTGOING), 0b00010);
+    }
+
+    #[test]
+    fn reads_tcpdumps_programs() {
+        let f = Filter::parse("4\n40 0 0 12\n21 0 1 2048\n6 0 0 262144\n6 0 0 0\n").unwrap();
+        assert_eq!(f.program.len(), 4);
+        assert_eq!((f.program[1].code, f.program[1].jt, f.program[1].jf, f.program[1].k), (21, 0, 1, 2048));
+        assert!(Filter::parse("3\n6 0 0 0\n").is_none(), "count mismatch");
+        assert!(Filter::parse("tcpdump: syntax error\n").is_none());
+        assert!(Filter::parse("0\n").is_none());
     }
 
     #[test]

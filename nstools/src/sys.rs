@@ -1,5 +1,6 @@
 //! The few system calls that nix does not wrap safely, and the only module with `unsafe` code:
-//! nsfs ioctls, `fork`, closing descriptor ranges, `_exit`, signal dispositions. pidfds go
+//! nsfs ioctls, `fork`, closing descriptor ranges, `_exit`, signal dispositions, packet socket
+//! options (binding, promiscuous mode, BPF filters, drop counts). pidfds go
 //! through rustix's typed wrappers. A function whose safety depends on its caller is an
 //! `unsafe fn` with a `# Safety` section; the others are safe to call whatever the caller does.
 #![allow(unsafe_code)]
@@ -192,4 +193,83 @@ pub fn current_netns_inode() -> Result<u64, Errno> {
     let fd = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _) };
     let fd = Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })?;
     Ok(nix::sys::stat::fstat(&fd)?.st_ino)
+}
+
+/// One classic BPF instruction (`struct sock_filter`), as `tcpdump -ddd` prints them.
+pub type BpfInstruction = libc::sock_filter;
+
+/// `SO_ATTACH_FILTER`: only packets that `program` accepts reach the socket (the kernel checks
+/// the program and copies it).
+pub fn attach_filter(socket: impl AsFd, program: &[BpfInstruction]) -> Result<(), Errno> {
+    let len = u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
+    let prog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
+    // SAFETY: `prog` points to `program`, which outlives the call; the kernel only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const prog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// `bind(2)` of a packet socket: receive `protocol` (an `ETH_P_*` value, host order) from
+/// interface `ifindex` (0: every interface of the socket's network namespace).
+pub fn packet_bind(socket: impl AsFd, protocol: u16, ifindex: i32) -> Result<(), Errno> {
+    // SAFETY: an all-zero sockaddr_ll is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = protocol.to_be();
+    addr.sll_ifindex = ifindex;
+    // SAFETY: `addr` is a live sockaddr_ll of the size given.
+    let r = unsafe {
+        libc::bind(
+            socket.as_fd().as_raw_fd(),
+            (&raw const addr).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// `PACKET_ADD_MEMBERSHIP` with `PACKET_MR_PROMISC`: interface `ifindex` in promiscuous mode for
+/// as long as the socket is open (a bridge then passes up what it forwards between its ports).
+pub fn packet_promiscuous(socket: impl AsFd, ifindex: i32) -> Result<(), Errno> {
+    // SAFETY: an all-zero packet_mreq is a valid value.
+    let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mreq.mr_ifindex = ifindex;
+    mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+    // SAFETY: `mreq` is a live packet_mreq of the size given; the kernel only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            (&raw const mreq).cast(),
+            size_of::<libc::packet_mreq>() as libc::socklen_t,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// `PACKET_STATISTICS`: packets the kernel dropped on a packet socket (its buffer was full)
+/// since the last call.
+pub fn packet_drops(socket: impl AsFd) -> Result<u32, Errno> {
+    // SAFETY: an all-zero tpacket_stats is a valid value.
+    let mut stats: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `stats` and `len` are live and describe a buffer of that size.
+    let r = unsafe {
+        libc::getsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&raw mut stats).cast(),
+            &raw mut len,
+        )
+    };
+    Errno::result(r).map(|_| stats.tp_drops)
 }
