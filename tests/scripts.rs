@@ -260,7 +260,11 @@ fn per_testenv_scripts_read_dos_line_ends_and_run_no_helper_programs() {
     let shims = work.join("shims");
     std::fs::create_dir(&shims).unwrap();
     let log = work.join("shims.log");
-    for prog in ["dirname", "basename", "sed", "readlink", "cat", "cut", "awk", "realpath", "stat", "mktemp"] {
+    // The capture programs too: without NSTOOLS_PCAP_DIR nothing of the captures runs.
+    for prog in [
+        "dirname", "basename", "sed", "readlink", "cat", "cut", "awk", "realpath", "stat", "mktemp", "mkdir", "mkfifo",
+        "rm", "sleep", "tcpdump",
+    ] {
         let path = shims.join(prog);
         std::fs::write(&path, format!("#!/bin/sh\necho {prog} >> '{}'\nexit 97\n", log.display())).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
