@@ -66,8 +66,8 @@ pub struct RunArgs {
     /// At most this many repetitions of variant A (the slow one) per testenv count
     #[arg(long)]
     pub reps_a: Option<usize>,
-    /// Variants to run (letters of ABCDEL)
-    #[arg(long, default_value = "ABCDEL")]
+    /// Variants to run (letters of ABCPDEL; P is Cp, C with captures)
+    #[arg(long, default_value = "ABCPDEL")]
     pub variants: String,
     /// Where to write the report [default: BENCHMARKS.md for --size full, else
     /// target/bench/BENCHMARKS-SIZE.md]
@@ -99,19 +99,30 @@ pub enum Variant {
     A,
     B,
     C,
+    /// C with captures (NSTOOLS_PCAP_DIR set).
+    Cp,
     D,
     E,
     L,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 6] = [Variant::A, Variant::B, Variant::C, Variant::D, Variant::E, Variant::L];
+    pub const ALL: [Variant; 7] = [Variant::A, Variant::B, Variant::C, Variant::Cp, Variant::D, Variant::E, Variant::L];
+
+    /// The letter that names it in `--variants`.
+    fn code(self) -> char {
+        match self {
+            Variant::Cp => 'P',
+            v => v.letter().chars().next().unwrap_or('?'),
+        }
+    }
 
     pub fn letter(self) -> &'static str {
         match self {
             Variant::A => "A",
             Variant::B => "B",
             Variant::C => "C",
+            Variant::Cp => "Cp",
             Variant::D => "D",
             Variant::E => "E",
             Variant::L => "L",
@@ -123,6 +134,7 @@ impl Variant {
             Variant::A => "iproute2 + util-linux as Samba's scripts do it (attach polls with sleep 0.1)",
             Variant::B => "iproute2 tuned: the same without polling, peer created in place",
             Variant::C => "our drop-in scripts, called as Samba calls them",
+            Variant::Cp => "C with captures (NSTOOLS_PCAP_DIR set)",
             Variant::D => "our binaries composed from the selftest side",
             Variant::E => "the floor: D's kernel requests from one process",
             Variant::L => "D's library functions from one process",
@@ -134,6 +146,7 @@ impl Variant {
             Variant::A => Some("A/selftest.sh"),
             Variant::B => Some("B/selftest.sh"),
             Variant::C => Some("C/selftest.sh"),
+            Variant::Cp => Some("Cp/selftest.sh"),
             Variant::D => Some("D/selftest.sh"),
             Variant::E | Variant::L => None,
         }
@@ -215,8 +228,8 @@ impl Plan {
         for c in args.variants.chars() {
             let v = Variant::ALL
                 .into_iter()
-                .find(|v| v.letter().starts_with(c.to_ascii_uppercase()))
-                .with_context(|| format!("unknown variant {c:?} (variants are A B C D E L)"))?;
+                .find(|v| v.code() == c.to_ascii_uppercase())
+                .with_context(|| format!("unknown variant {c:?} (variants are A B C P D E L; P is Cp)"))?;
             if !plan.variants.contains(&v) {
                 plan.variants.push(v);
             }
@@ -293,6 +306,13 @@ impl Ctx {
     /// Checks after a run: nothing tagged alive, the driver's namespace unchanged.
     pub fn check_clean(&self, tag: &str) -> Result<()> {
         reap();
+        // What ends with the run's selftest process (Cp's bridge capture, --exit-with it) may
+        // take a moment more.
+        let end = Instant::now() + Duration::from_secs(5);
+        while !tagged(tag).is_empty() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+            reap();
+        }
         let left = tagged(tag);
         if !left.is_empty() {
             let what: Vec<String> = left.iter().map(|p| format!("{p} ({})", comm(*p))).collect();

@@ -127,6 +127,7 @@ fn targets(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> Vec<Targe
     ratio_target("C at least 20× faster than A (A/C ≥ 20)", Variant::A, Variant::C, &|r| r >= 20.0);
     ratio_target("C faster than B (B/C > 1)", Variant::B, Variant::C, &|r| r > 1.0);
     ratio_target("D within 2× of E (D/E ≤ 2)", Variant::D, Variant::E, &|r| r <= 2.0);
+    ratio_target("captures cost at most 10% (Cp/C ≤ 1.1)", Variant::Cp, Variant::C, &|r| r <= 1.1);
     if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
         && hi > lo
     {
@@ -158,10 +159,11 @@ pub fn summary(results: &Results) -> String {
         };
         let _ = writeln!(
             out,
-            "N={n}: setup / teardown ratios: A/C {}, B/C {}, D/E {}",
+            "N={n}: setup / teardown ratios: A/C {}, B/C {}, D/E {}, Cp/C {}",
             r(Variant::A, Variant::C),
             r(Variant::B, Variant::C),
-            r(Variant::D, Variant::E)
+            r(Variant::D, Variant::E),
+            r(Variant::Cp, Variant::C)
         );
     }
     if let Some(o) = &results.overheads
@@ -184,6 +186,7 @@ torn down.
 | A | iproute2 + util-linux as Samba's `selftest/ns` scripts do it: our shell reimplementation of the documented steps (`bench/variants/A/`) | selftest runs `unshare --net start_in_ns.sh` in the background (banner, `mk_nsenter.sh`, `ip` creates the pair inside and moves one end out, addresses, up, then the daemon), then `add_bridge_iface.sh` (checks for the interface, `sleep 0.1`, checks again..., then two `ip`), then waits for the daemon to run |
 | B | the same without polling, a well-tuned iproute2 peer (`bench/variants/B/`) | the same scripts, but the peer is created in place (`ip link add vethn up type veth peer name vethn-br netns PID`), selftest waits for the daemon to run (a blocking read: the testenv is configured by then) and `add_bridge_iface.sh` is one `ip link set ... master selftest0 up`; no sleep |
 | C | our drop-in scripts (`scripts/`), called exactly as Samba calls them (`bench/variants/C/`) | `unshare --net start_in_ns.sh` in the background (banner, nsenter.sh, one `veth-pair`, then the daemon), then `add_bridge_iface.sh` (`br-attach`, waiting by netlink notification), then waits for the daemon to run |
+| Cp | C with captures: `NSTOOLS_PCAP_DIR` set to a tmpfs folder (`bench/variants/Cp/`) | as C, but `start_in_ns.sh` becomes `ns-exec --end-netns --capture` at once, whose child (a shell) makes the pair and becomes the daemon; the testenv's traffic is recorded until the daemon has ended. Once per run, `create_bridge.sh` starts the bridge's capture in the background |
 | D | our binaries composed directly from the selftest side (`bench/variants/D/`) | `pid=$(ns-unshare)`; `veth-pair vethn --netns $pid --addr ... --addr ...`; `br-attach --timeout 0 vethn-br`. The holder is the long-lived process |
 | E | the floor: D's kernel requests from one process, no process started but the holders (`bench/src/floor.rs`) | fork a holder (`nstools::holder`), open its namespace, a netlink socket inside it (setns there and back), then the same ten requests D's tools make (holder: `lo` up; veth-pair: the pair, look up, up, `lo` up, two addresses; br-attach: look up the bridge and the port, master + up) |
 | L | D's library functions from one process (`bench/src/floor.rs`) | `holder::start`, `veth::create`, `bridge::run` (what the three binaries call), so D − L is the cost of starting processes and L − E that of the library's conveniences |
@@ -246,8 +249,11 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
     // Headline.
     let sizes: Vec<usize> = results.plan.sizes.iter().map(|s| s.0).collect();
     let _ = writeln!(w, "## Summary\n");
-    let _ = writeln!(w, "| N | A/C setup | A/C teardown | B/C setup | B/C teardown | D/E setup | D/E teardown |");
-    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| N | A/C setup | A/C teardown | B/C setup | B/C teardown | D/E setup | D/E teardown | Cp/C setup | Cp/C teardown |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes {
         let r = |a: Variant, b: Variant, f: fn(&Cell) -> f64| match (get(&c, n, a), get(&c, n, b)) {
             (Some(x), Some(y)) => ratio(f(&x) / f(&y)),
@@ -255,13 +261,15 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
         };
         let _ = writeln!(
             w,
-            "| {n} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r(Variant::A, Variant::C, |x| x.setup),
             r(Variant::A, Variant::C, |x| x.teardown),
             r(Variant::B, Variant::C, |x| x.setup),
             r(Variant::B, Variant::C, |x| x.teardown),
             r(Variant::D, Variant::E, |x| x.setup),
             r(Variant::D, Variant::E, |x| x.teardown),
+            r(Variant::Cp, Variant::C, |x| x.setup),
+            r(Variant::Cp, Variant::C, |x| x.teardown),
         );
     }
     let _ = writeln!(w);
