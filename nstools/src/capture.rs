@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, IoSliceMut, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -85,7 +86,8 @@ impl CaptureFile {
     pub fn create(path: &Path) -> Result<CaptureFile> {
         let shown = quote(&path.to_string_lossy());
         let fail = |e: &std::io::Error| Error::io(format!("cannot capture to {shown}"), e);
-        let (file, made) = match OpenOptions::new().write(true).create_new(true).open(path) {
+        // rw-r--r-- as tcpdump makes them, whatever the umask (selftest's is 0).
+        let (file, made) = match OpenOptions::new().write(true).create_new(true).mode(0o644).open(path) {
             Ok(file) => {
                 let folder = match path.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p,
