@@ -168,11 +168,15 @@ fn run(sb: &Sandbox, user: Option<&str>, script: &str) -> String {
 fn serve(sb: &Sandbox, user: Option<&str>, work: &Path, pid: u32) -> std::process::Child {
     let mut child = sh(sb, user, &format!("exec ns-exec -t {pid} python3 {}/server.py", work.display()))
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line, "listening\n");
+    if line != "listening\n" {
+        let out = child.wait_with_output().unwrap();
+        panic!("the TCP server did not start: {}", String::from_utf8_lossy(&out.stderr));
+    }
     child
 }
 
@@ -339,6 +343,20 @@ fn ns_exec_capture_errors_are_one_line_and_nothing_runs() {
 
 // The drop-ins, replayed as selftest calls them.
 
+/// The holder (an ns-unshare process) whose network namespace an isolated testenv's PID entered.
+fn holder_of(ns_pid: u32) -> u32 {
+    let net = std::fs::read_link(format!("/proc/{ns_pid}/ns/net")).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ns-unshare")
+                && std::fs::read_link(format!("/proc/{p}/ns/net")).is_ok_and(|l| l == net)
+        })
+        .expect("the testenv's holder")
+}
+
 fn mkfifo(path: &Path) {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -347,19 +365,27 @@ fn mkfifo(path: &Path) {
 #[test]
 fn drop_ins_record_the_bridge_and_each_testenv_as_root() {
     let mut sb = sandbox!("drop_ins_record_the_bridge_and_each_testenv_as_root");
-    replay_with_captures(&mut sb, None);
+    replay_with_captures(&mut sb, None, false);
 }
 
 #[test]
 fn drop_ins_record_the_bridge_and_each_testenv_rootless() {
     let mut sb = sandbox!("drop_ins_record_the_bridge_and_each_testenv_rootless");
     let Some(user) = plain_user(sb.name()) else { return };
-    replay_with_captures(&mut sb, Some(user));
+    replay_with_captures(&mut sb, Some(user), false);
+}
+
+#[test]
+fn drop_ins_record_each_testenv_with_full_isolation_rootless() {
+    let mut sb = sandbox!("drop_ins_record_each_testenv_with_full_isolation_rootless");
+    let Some(user) = plain_user(sb.name()) else { return };
+    sb.set_env("NSTOOLS_ISOLATE", "all");
+    replay_with_captures(&mut sb, Some(user), true);
 }
 
 /// tests/samba-replay.sh with NSTOOLS_PCAP_DIR: as root in the sandbox's namespace, or as a
 /// plain user inside 'unshare --net --user --map-root-user' (as 'make test' runs selftest).
-fn replay_with_captures(sb: &mut Sandbox, user: Option<&str>) {
+fn replay_with_captures(sb: &mut Sandbox, user: Option<&str>, isolated: bool) {
     let Some(readers) = Readers::get(sb.name()) else { return };
     let work = workdir(sb, "replay");
     let pcaps = work.join("pcaps");
@@ -380,7 +406,11 @@ fn replay_with_captures(sb: &mut Sandbox, user: Option<&str>) {
     let mut ready = String::new();
     BufReader::new(std::fs::File::open(work.join("ready")).unwrap()).read_line(&mut ready).unwrap();
     let ids: Vec<u32> = ready.split_whitespace().skip(1).map(|s| s.parse().unwrap()).collect();
-    let (ns21, ns22) = (ids[0], ids[1]);
+    let (mut ns21, mut ns22) = (ids[0], ids[1]);
+    if isolated {
+        // From outside, an isolated testenv is entered through its holder (as nsenter.sh does).
+        (ns21, ns22) = (holder_of(ns21), holder_of(ns22));
+    }
 
     // Meanwhile, from outside: loopback traffic in 21 and a TCP connection from 21 to 22.
     let server = serve(sb, user, &work, ns22);
