@@ -457,7 +457,8 @@ fn unset_nstools_pcap_dir_runs_no_capture() {
     std::fs::write(work.join("exports.sh"), "NETBIOSNAME=PLAIN\nSERVER_IP=10.53.57.31\n").unwrap();
     let s = scripts();
     // The daemon shows how its parent (the testenv's PID) was started.
-    let start = |pcap_dir: Option<&Path>| {
+    // (Each run its own pair: the kernel removes the first one's asynchronously.)
+    let start = |pcap_dir: Option<&Path>, n: u32| {
         let pcap = pcap_dir.map_or(String::new(), |d| format!("NSTOOLS_PCAP_DIR={}", d.display()));
         run(
             &sb,
@@ -465,15 +466,15 @@ fn unset_nstools_pcap_dir_runs_no_capture() {
             &format!(
                 "set -e; cd {w}; export {pcap} ENVNAME=plain.smbd
                  {s}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b
-                 unshare --net {s}/start_in_ns.sh veth31 exports.sh $$ sh -c 'tr \"\\0\" \" \" < /proc/$PPID/cmdline' &
-                 {s}/add_bridge_iface.sh veth31-br selftest0 > /dev/null
+                 unshare --net {s}/start_in_ns.sh veth{n} exports.sh $$ sh -c 'tr \"\\0\" \" \" < /proc/$PPID/cmdline' &
+                 {s}/add_bridge_iface.sh veth{n}-br selftest0 > /dev/null
                  wait $!",
                 w = work.display(),
                 s = s.display()
             ),
         )
     };
-    let out = start(None);
+    let out = start(None, 31);
     assert!(out.contains("ns-exec -t ") && out.contains(" --end-netns -- sh -c"), "{out}");
     assert!(!out.contains("--capture"), "{out}");
     assert!(sb.tagged_processes().is_empty(), "nothing runs in the background");
@@ -482,7 +483,7 @@ fn unset_nstools_pcap_dir_runs_no_capture() {
     assert_eq!(left, ["client.py", "exports.sh", "nsenter.sh", "server.py"], "no capture file");
     // Set: the testenv's PID records.
     let pcaps = work.join("pcaps");
-    let out = start(Some(&pcaps));
+    let out = start(Some(&pcaps), 32);
     assert!(out.contains(&format!("--capture {}/plain.smbd.pcap -- /bin/sh -c", pcaps.display())), "{out}");
     assert!(pcaps.join("plain.smbd.pcap").exists() && pcaps.join("selftest0.pcap").exists());
 }
