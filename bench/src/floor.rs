@@ -159,6 +159,8 @@ fn library_testenv(x: u32, pid: i32, guard: &Deferred) -> Result<()> {
         up: true,
         dad: false,
         mtu: None,
+        impair: nstools::impair::Impairment::default(),
+        peer_default_route: false,
     };
     let (_, pair) = nstools::veth::create(&spec, guard, false)?;
     pair.commit();

@@ -1,7 +1,10 @@
 //! `veth-pair`: a veth pair created in one request with each end directly in its namespace,
-//! then addressed and brought up; any failure after creation deletes the pair again (an
-//! [`Undo`] log, which the caller commits once it has reported the pair).
+//! then addressed and brought up, impaired ([`Impairment`]) and given default routes in the
+//! peer's namespace as asked; any failure after creation deletes the pair again (an [`Undo`]
+//! log, which the caller commits once it has reported the pair). And [`shape`]: the
+//! impairments of an existing interface.
 
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 
 use nix::errno::Errno;
@@ -10,6 +13,7 @@ use serde::Serialize;
 use crate::cidr::Cidr;
 use crate::error::{Error, Result};
 use crate::ifname::IfName;
+use crate::impair::Impairment;
 use crate::netlink::link::{LinkId, LinkMessage};
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
@@ -43,6 +47,11 @@ pub struct VethSpec {
     pub dad: bool,
     /// MTU of both ends.
     pub mtu: Option<u32>,
+    /// Impairments of what the end (NAME) sends; empty for none.
+    pub impair: Impairment,
+    /// In the peer's namespace, a default route via the end's first address of each family
+    /// (`--peer-default-route`).
+    pub peer_default_route: bool,
 }
 
 /// One end as created.
@@ -56,6 +65,10 @@ pub struct EndReport {
     pub netns: u64,
     /// Addresses added.
     pub addresses: Vec<String>,
+    /// Impairments set on it (what it sends), `null` for none.
+    pub impairment: Option<Impairment>,
+    /// Default routes added in its namespace, by gateway (the other end's addresses).
+    pub gateways: Vec<String>,
 }
 
 /// What `veth-pair --json` prints.
@@ -104,9 +117,15 @@ fn add_addrs(nl: &mut Netlink, index: u32, name: &IfName, addrs: &[Cidr], nodad:
 /// again: [`Undo::commit`] it once the report is out, drop or roll it back otherwise. `guard`
 /// holds termination signals back: one that arrives before the end undoes everything.
 pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<(VethReport, Undo<Netlink>)> {
+    spec.impair.check()?;
+    let gateways = if spec.peer_default_route { gateways(&spec.end.addrs)? } else { Vec::new() };
     let end_ns = open_ns(&spec.end.netns)?;
     let peer_ns = open_ns(&spec.peer.netns)?;
     let same_ns = peer_ns.inode() == end_ns.inode();
+    if same_ns && !gateways.is_empty() {
+        return Err(Error::usage("--peer-default-route needs the peer in another network namespace")
+            .hint("name one with --peer-netns (or NAME's with --netns)"));
+    }
 
     // The request goes out from the end's namespace (where the end's addresses are added next)
     // and names the peer first: only that device can come up at creation (LinkMessage::veth).
@@ -127,12 +146,13 @@ pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<(VethRe
     let (name, index) = (spec.end.name.clone(), end_index.as_ref().ok().copied());
     log.push(format!("created {name}"), move |nl| remove_pair(nl, index, &name));
 
-    let outcome =
-        end_index.and_then(|index| configure(spec, log.ctx(), index, (&end_ns, &peer_ns), report)).and_then(|r| {
-            match guard.pending() {
-                Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
-                None => Ok(r),
-            }
+    let outcome = end_index
+        .and_then(|index| configure(spec, log.ctx(), index, (&end_ns, &peer_ns), report))
+        .and_then(|r| impair(spec, log.ctx(), r))
+        .and_then(|r| add_gateways(&gateways, &peer_ns, &mut log, r))
+        .and_then(|r| match guard.pending() {
+            Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
+            None => Ok(r),
         });
     match outcome {
         Ok(report) => Ok((report, log)),
@@ -169,6 +189,8 @@ fn configure(
             ifindex: end_index,
             netns: end_ns.inode(),
             addresses: end_addrs,
+            impairment: None,
+            gateways: Vec::new(),
         },
         up: spec.up,
         peer: EndReport {
@@ -176,8 +198,77 @@ fn configure(
             ifindex: peer_index,
             netns: peer_ns.inode(),
             addresses: peer_addrs,
+            impairment: None,
+            gateways: Vec::new(),
         },
     })
+}
+
+/// Set the end's impairments, if any. (No undo of its own: deleting the pair removes them.)
+fn impair(spec: &VethSpec, nl: &mut Netlink, mut report: VethReport) -> Result<VethReport> {
+    if !spec.impair.is_empty() {
+        nl.set_impairment(LinkId::Name(spec.end.name.as_str()), &spec.impair)?;
+        report.end.impairment = Some(spec.impair);
+    }
+    Ok(report)
+}
+
+/// The gateways of `--peer-default-route`: the first address of each family in `addrs`
+/// (IPv4 first; not an IPv6 link-local one, which needs a device). A usage error if there is
+/// none.
+pub fn gateways(addrs: &[Cidr]) -> Result<Vec<IpAddr>> {
+    let link_local = |a: &IpAddr| matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    let first = |v6: bool| addrs.iter().map(Cidr::addr).find(|a| a.is_ipv6() == v6 && !link_local(a));
+    let found: Vec<IpAddr> = [first(false), first(true)].into_iter().flatten().collect();
+    if found.is_empty() {
+        return Err(Error::usage("--peer-default-route needs an address on NAME to route through")
+            .hint("give NAME one with --addr (not a link-local one)"));
+    }
+    Ok(found)
+}
+
+/// In the peer's namespace, a default route via each gateway, each recorded in `log` with its
+/// own socket there to remove it again (the route goes through whatever device the kernel
+/// finds for the gateway - a bridge, say - so deleting the pair would not remove it).
+fn add_gateways(
+    gateways: &[IpAddr],
+    peer_ns: &Netns,
+    log: &mut Undo<Netlink>,
+    mut report: VethReport,
+) -> Result<VethReport> {
+    for &gw in gateways {
+        let mut pnl = Netlink::open_in(peer_ns)?;
+        pnl.add_default_route(gw).map_err(|e| route_error(e, gw))?;
+        report.peer.gateways.push(gw.to_string());
+        log.push(format!("default route via {gw}"), move |_| match pnl.delete_default_route(gw) {
+            Ok(()) | Err(KernelError { errno: Errno::ESRCH, .. }) => Ok(()),
+            Err(e) => Err(e.into_error(format!("cannot remove the default route via {gw} in the peer's namespace"))),
+        });
+    }
+    Ok(report)
+}
+
+/// Say why a default route was refused, when the kernel's words leave it open.
+fn route_error(e: KernelError, gw: IpAddr) -> Error {
+    let what = format!("cannot add a default route via {gw} in the peer's namespace");
+    match e.errno {
+        Errno::EEXIST => Error::sys(what, Errno::EEXIST).detail("it has a default route already"),
+        Errno::EINVAL | Errno::ENETUNREACH | Errno::EHOSTUNREACH => e.into_error(what).hint(format!(
+            "{gw} must be reachable there: give the peer an address in its subnet (--peer-addr), or have a bridge \
+             with one there"
+        )),
+        _ => e.into_error(what),
+    }
+}
+
+/// Set the impairments of the existing interface `name` in `netns` (`None`: the caller's) to
+/// `imp`, replacing whatever it had; an empty `imp` removes them (see
+/// [`Netlink::set_impairment`]). Any kind of interface.
+pub fn shape(name: &IfName, netns: Option<&TargetSpec>, imp: &Impairment) -> Result<()> {
+    imp.check()?;
+    let ns = open_ns(&netns.cloned())?;
+    let mut nl = Netlink::open_in(&ns)?;
+    nl.set_impairment(LinkId::Name(name.as_str()), imp)
 }
 
 /// Delete the pair (its end `index`, else the one called `name`): the undo of its creation.
@@ -230,5 +321,32 @@ pub fn delete(name: &IfName, netns: Option<&TargetSpec>, missing_ok: bool) -> Re
         Ok(()) => Ok(()),
         Err(e) if e.errno == Errno::ENODEV && missing_ok => Ok(()),
         Err(e) => Err(e.into_error(format!("cannot delete {name}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit;
+
+    fn cidrs(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|c| Cidr::parse(c).unwrap()).collect()
+    }
+
+    #[test]
+    fn gateways_are_the_first_address_of_each_family() {
+        let gw = |list: &[&str]| gateways(&cidrs(list)).map(|v| v.iter().map(IpAddr::to_string).collect::<Vec<_>>());
+        assert_eq!(gw(&["fd00::1/64", "10.0.0.1/24", "10.0.0.2/24", "fd00::2/64"]).unwrap(), ["10.0.0.1", "fd00::1"]);
+        assert_eq!(gw(&["fe80::1/64", "fd00::5357:5ffe/112"]).unwrap(), ["fd00::5357:5ffe"]);
+        assert_eq!(gw(&["10.53.57.254/24"]).unwrap(), ["10.53.57.254"]);
+        for none in [&[][..], &["fe80::1/64"][..]] {
+            let e = gw(none).unwrap_err();
+            assert_eq!(e.exit_code(), exit::USAGE);
+            assert_eq!(
+                e.to_string(),
+                "--peer-default-route needs an address on NAME to route through; give NAME one with --addr (not a \
+                 link-local one)"
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use nstools::cli;
+use nstools::impair::Impairment;
 use nstools::netlink::link::parse_mac;
 use nstools::signals::Deferred;
 use nstools::veth::{EndSpec, VethSpec};
@@ -29,11 +30,26 @@ Examples:
   # Ad hoc: a pair between two named namespaces, addresses on both ends, as JSON
   veth-pair v0 --netns blue --peer-name v1 --peer-netns red --addr 192.0.2.1/24 --peer-addr 192.0.2.2/24 --json
 
+  # A slow, lossy testenv: what veth21 sends is delayed, dropped at random, capped (netem)
+  veth-pair veth21 --netns \"$TESTENV_PID\" --addr 10.53.57.21/24 --delay 100ms --jitter 10ms --loss 1% --rate 10mbit
+
+  # Change the impairments of an existing interface (any kind), or remove them
+  veth-pair --shape veth21 --netns \"$TESTENV_PID\" --rate 8mbit
+  veth-pair --shape veth21 --netns \"$TESTENV_PID\" --clear
+
+  # Join the host to selftest's bridge; selftest's namespace routes by default through it
+  veth-pair host0 --peer-netns \"$SELFTEST_PID\" --addr 10.53.57.254/24 --peer-default-route
+
   # Delete a pair (both ends go)
   veth-pair --delete v0 --netns blue
 
 Targets (--netns, --peer-netns): a PID, PID:INODE (refused if the PID's network namespace is no
 longer INODE), an nsfs path such as /proc/PID/ns/net, or a name under /run/netns.
+
+Impairments apply to what NAME sends, as tc spells them: TIME 100ms, 1.5s, 250us; PERCENT 1%,
+0.5%; RATE 10mbit, 512kbit, 1gbit (bits per second) or 125kbps (bytes per second). A rate
+alone is shaped by tbf; delay, jitter and loss need the kernel's netem (sch_netem). 0 means
+none. ns-ls shows them.
 ";
 
 /// Create a veth pair NAME / NAME-br in ONE netlink request, each end directly in its own
@@ -86,22 +102,78 @@ pub struct Cli {
     #[arg(long, value_parser = parse_mac)]
     peer_mac: Option<[u8; 6]>,
 
-    /// Print what was created as JSON (names, ifindexes, namespaces, addresses)
+    /// Delay what NAME sends, e.g. 100ms (netem)
+    #[arg(long, value_name = "TIME")]
+    delay: Option<String>,
+
+    /// Vary the delay by up to this, plus or minus, e.g. 10ms (with --delay)
+    #[arg(long, value_name = "TIME")]
+    jitter: Option<String>,
+
+    /// Drop this share of what NAME sends, at random, e.g. 1% (netem)
+    #[arg(long, value_name = "PERCENT")]
+    loss: Option<String>,
+
+    /// Limit what NAME sends to this rate, e.g. 10mbit (tbf; netem with the others)
+    #[arg(long, value_name = "RATE")]
+    rate: Option<String>,
+
+    /// In the peer's namespace, a default route via NAME's first address of each family
+    #[arg(long)]
+    peer_default_route: bool,
+
+    /// Print what was created as JSON (names, ifindexes, namespaces, addresses, impairments)
     #[arg(short = 'J', long)]
     json: bool,
 
     /// Instead of creating: delete the pair NAME (in --netns) belongs to
-    #[arg(short, long, conflicts_with_all = ["peer_name", "peer_netns", "addrs", "peer_addrs", "dad", "no_up", "mtu", "mac", "peer_mac", "json"])]
+    #[arg(short, long, conflicts_with_all = ["peer_name", "peer_netns", "addrs", "peer_addrs", "dad", "no_up", "mtu", "mac", "peer_mac", "json", "delay", "jitter", "loss", "rate", "peer_default_route", "shape"])]
     delete: bool,
 
     /// With --delete: a missing NAME is success
     #[arg(long, requires = "delete")]
     missing_ok: bool,
+
+    /// Instead of creating: set the impairments of the existing interface NAME (in --netns) to
+    /// exactly those given (--delay, --jitter, --loss, --rate)
+    #[arg(long, conflicts_with_all = ["peer_name", "peer_netns", "addrs", "peer_addrs", "dad", "no_up", "mtu", "mac", "peer_mac", "json", "peer_default_route"])]
+    shape: bool,
+
+    /// With --shape: remove NAME's impairments
+    #[arg(long, requires = "shape", conflicts_with_all = ["delay", "jitter", "loss", "rate"])]
+    clear: bool,
+}
+
+impl Cli {
+    /// The impairments of --delay, --jitter, --loss and --rate (exit code 2 naming the flag
+    /// when a value is bad).
+    fn impairment(&self) -> Result<Impairment> {
+        Impairment::from_flags(
+            self.delay.as_deref(),
+            self.jitter.as_deref(),
+            self.loss.as_deref(),
+            self.rate.as_deref(),
+        )
+    }
+
+    /// True if any of --delay, --jitter, --loss, --rate was given.
+    fn impairs(&self) -> bool {
+        self.delay.is_some() || self.jitter.is_some() || self.loss.is_some() || self.rate.is_some()
+    }
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
     if cli.delete {
         nstools::veth::delete(&cli.name, cli.netns.as_ref(), cli.missing_ok)?;
+        return Ok(0);
+    }
+    let impair = cli.impairment()?;
+    if cli.shape {
+        if !cli.impairs() && !cli.clear {
+            return Err(nstools::Error::usage("--shape needs --delay, --jitter, --loss or --rate, or --clear")
+                .hint("e.g. veth-pair --shape veth21 --rate 10mbit"));
+        }
+        nstools::veth::shape(&cli.name, cli.netns.as_ref(), &impair)?;
         return Ok(0);
     }
     let guard = Deferred::block()?;
@@ -119,6 +191,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         up: !cli.no_up,
         dad: cli.dad,
         mtu: cli.mtu,
+        impair,
+        peer_default_route: cli.peer_default_route,
     };
     let (report, log) = nstools::veth::create(&spec, &guard, cli.json)?;
     if cli.json {
