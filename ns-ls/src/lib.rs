@@ -5,7 +5,7 @@
 use clap::Parser;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use nstools::listing::{Query, list};
-use nstools::render::{table, topology};
+use nstools::render::{dot, table, topology};
 use nstools::vocab::Column;
 use nstools::vocab::NsType;
 use nstools::{Error, Result, cli};
@@ -37,6 +37,14 @@ Examples:
 
   # The namespace of Samba's selftest (the one holding selftest0), to look inside it
   ns-exec -t \"$(ns-ls --bridge selftest0 -n -o PID --no-interfaces)\" ns-ls --topology
+
+  # A picture of it: namespaces, bridges, ports, veth peers, addresses and impairments
+  ns-ls --topology --dot | dot -Tsvg -o topology.svg
+
+  # Impairments (veth-pair --delay/--loss/--rate/--shape) show at the end of a line: in the
+  # table '[delay 100ms jitter 10ms loss 1%]', in the topology '[veth21: rate 10Mbit]', and
+  # in the JSON as each interface's \"impairment\"
+  ns-ls --json | jq '.namespaces[].interfaces[]? | select(.impairment) | {name, impairment}'
 ";
 
 /// List network namespaces (other types with -t, as lsns does): inode, a process in it (the
@@ -70,6 +78,10 @@ pub struct Cli {
     /// The bridge topology: bridges, ports, veth peers and their namespaces
     #[arg(long, conflicts_with_all = ["json", "output"])]
     topology: bool,
+
+    /// With --topology: as a Graphviz graph (render it with dot -Tsvg)
+    #[arg(long, requires = "topology")]
+    dot: bool,
 
     /// JSON output (stable; see the README)
     #[arg(short = 'J', long)]
@@ -123,6 +135,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     let listing = list(&query)?;
     let text = if cli.json {
         serde_json::to_string_pretty(&listing).map_err(|e| Error::new("cannot encode JSON").detail(e.to_string()))?
+    } else if cli.dot {
+        dot(&listing).trim_end().to_owned()
     } else if cli.topology {
         topology(&listing).trim_end().to_owned()
     } else {

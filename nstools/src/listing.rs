@@ -8,7 +8,10 @@
 //! namespace id (`link-netnsid`) that its namespace uses for the peer's, matched with
 //! `RTM_GETNSID` against the namespaces found.
 //!
-//! The types here are the JSON of `ns-ls --json` (documented in the README); fields are only
+//! Impairments (a root tbf or netem qdisc: [`Impairment`]) come from one qdisc dump per
+//! namespace.
+//!
+//! The types here are the JSON of `ns-ls --json` (documented in docs/tools.md); fields are only
 //! ever added.
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::holder::Identity;
+use crate::impair::Impairment;
 use crate::netlink::Netlink;
 use crate::netlink::addr::Address;
 use crate::netlink::link::Link;
@@ -98,6 +102,8 @@ pub struct Interface {
     pub addresses: Vec<Address>,
     /// For a veth: the other end.
     pub peer: Option<Peer>,
+    /// Its impairments (what it sends: a root tbf or netem), `null` for none.
+    pub impairment: Option<Impairment>,
 }
 
 /// The other end of a veth.
@@ -113,6 +119,8 @@ pub struct Peer {
     pub pid: Option<i32>,
     /// The label of its namespace's holder.
     pub label: Option<String>,
+    /// The command line of `pid`.
+    pub command: Option<String>,
 }
 
 /// A bridge and its ports.
@@ -132,6 +140,8 @@ pub struct Bridge {
     pub addresses: Vec<Address>,
     /// Ports.
     pub ports: Vec<Port>,
+    /// The command line of `pid`.
+    pub command: Option<String>,
 }
 
 /// A bridge port.
@@ -145,6 +155,10 @@ pub struct Port {
     pub peer: Option<Peer>,
     /// Addresses of the other end.
     pub peer_addresses: Vec<Address>,
+    /// Impairments of the port (what it sends to the other end), `null` for none.
+    pub impairment: Option<Impairment>,
+    /// Impairments of the other end (what it sends to the port), `null` for none.
+    pub peer_impairment: Option<Impairment>,
 }
 
 /// What to list.
@@ -244,6 +258,7 @@ fn open_ns(kind: NsType, found: &Found) -> Option<File> {
 struct NetData {
     links: Vec<Link>,
     addrs: Vec<Address>,
+    impairments: BTreeMap<u32, Impairment>,
 }
 
 /// Read links and addresses of every namespace in `order`, from one helper thread.
@@ -257,7 +272,11 @@ fn read_all(kind: NsType, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMa
                     nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
                         .map_err(|e| Error::sys("cannot enter it", e))?;
                     let mut nl = Netlink::open()?;
-                    Ok(NetData { links: nl.dump_links()?, addrs: nl.dump_addrs()? })
+                    let (links, addrs) = (nl.dump_links()?, nl.dump_addrs()?);
+                    // A kernel without packet scheduling (CONFIG_NET_SCHED) has no qdiscs to
+                    // show, and refuses the dump: no impairments, not a failed namespace.
+                    let impairments = nl.dump_impairments().unwrap_or_default();
+                    Ok(NetData { links, addrs, impairments })
                 })();
                 out.insert(*inode, result);
             }
@@ -396,6 +415,7 @@ pub fn list(query: &Query) -> Result<Listing> {
             netns: peer_ns,
             pid: ns.and_then(|n| n.pid),
             label: ns.and_then(|n| n.label.clone()),
+            command: ns.and_then(|n| n.command.clone()),
         })
     };
     let mut interfaces: HashMap<u64, Vec<Interface>> = HashMap::new();
@@ -414,6 +434,7 @@ pub fn list(query: &Query) -> Result<Listing> {
                 master: l.master.and_then(|m| d.links.iter().find(|x| x.index == m)).map(|m| m.name.clone()),
                 addresses: d.addrs.iter().filter(|a| a.index == l.index).cloned().collect(),
                 peer: peer_of(*inode, l),
+                impairment: d.impairments.get(&l.index).copied(),
             })
             .collect();
         interfaces.insert(*inode, list);
@@ -433,10 +454,12 @@ pub fn list(query: &Query) -> Result<Listing> {
 }
 
 fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
-    let addresses_of = |peer: &Peer| -> Vec<Address> {
+    let interface_of = |peer: &Peer| -> Option<&Interface> {
         let ns = namespaces.iter().find(|n| Some(n.inode) == peer.netns);
-        ns.and_then(|n| n.interfaces.as_ref())
-            .and_then(|ifs| ifs.iter().find(|i| i.index == peer.index))
+        ns.and_then(|n| n.interfaces.as_ref()).and_then(|ifs| ifs.iter().find(|i| i.index == peer.index))
+    };
+    let addresses_of = |peer: &Peer| -> Vec<Address> {
+        interface_of(peer)
             .map(|i| i.addresses.iter().filter(|a| a.scope != Scope::Link).cloned().collect())
             .unwrap_or_default()
     };
@@ -451,6 +474,8 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
                     name: p.name.clone(),
                     state: p.state,
                     peer_addresses: p.peer.as_ref().map(addresses_of).unwrap_or_default(),
+                    impairment: p.impairment,
+                    peer_impairment: p.peer.as_ref().and_then(interface_of).and_then(|i| i.impairment),
                     peer: p.peer.clone(),
                 })
                 .collect();
@@ -462,6 +487,7 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
                 state: br.state,
                 addresses: br.addresses.iter().filter(|a| a.scope != Scope::Link).cloned().collect(),
                 ports,
+                command: ns.command.clone(),
             });
         }
     }

@@ -1,7 +1,15 @@
-//! Text output of `ns-ls`: the lsns-style table (with interface lines), and the topology.
+//! Text output of `ns-ls`: the lsns-style table (with interface lines), the topology, and the
+//! topology as a Graphviz graph ([`dot`]).
+//!
+//! Impairments show as `[delay 100ms jitter 10ms loss 1%]`, `[rate 10Mbit]` (the text form of
+//! [`Impairment`]) where an interface has one; nothing where none (lines without impairments
+//! are as they always were).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
+use crate::cli::printable;
+use crate::impair::Impairment;
 use crate::listing::{Bridge, Interface, Listing, Namespace, Peer};
 use crate::netlink::addr::Address;
 use crate::vocab::{Column, NsType, OperState, Scope};
@@ -34,8 +42,7 @@ fn addr_list(addrs: &[Address]) -> String {
 }
 
 fn peer_text(peer: &Peer) -> String {
-    let name = peer.name.clone().unwrap_or_else(|| format!("#{}", peer.index));
-    let mut s = format!("⇄ {name}");
+    let mut s = format!("⇄ {}", peer_name(peer));
     match (peer.pid, &peer.label, peer.netns) {
         (_, _, None) => s.push_str(" (namespace not visible)"),
         (Some(pid), Some(label), _) => write!(s, "  pid {pid} {label}").unwrap_or(()),
@@ -56,6 +63,9 @@ fn interface_line(i: &Interface) -> String {
     }
     if let Some(p) = &i.peer {
         parts.push(peer_text(p));
+    }
+    if let Some(imp) = &i.impairment {
+        parts.push(format!("[{imp}]"));
     }
     parts.join(" ").trim_end().to_owned()
 }
@@ -118,7 +128,20 @@ fn bridge_head(b: &Bridge) -> String {
     if addrs.is_empty() { b.name.clone() } else { format!("{} {addrs}", b.name) }
 }
 
-/// The topology: one line per bridge port, `BRIDGE ADDRS ── PORT ⇄ PEER  pid PID LABEL  ADDRS`.
+/// `  [PORT: IMPAIRMENT] [PEER: IMPAIRMENT]`, the ends that have one; empty if none.
+fn impairments_text(port: &str, peer: &str, imp: (Option<&Impairment>, Option<&Impairment>)) -> String {
+    let parts: Vec<String> =
+        [(port, imp.0), (peer, imp.1)].into_iter().filter_map(|(n, i)| i.map(|i| format!("[{n}: {i}]"))).collect();
+    if parts.is_empty() { String::new() } else { format!("  {}", parts.join(" ")) }
+}
+
+/// The name of a veth's other end, as the topology shows it.
+fn peer_name(peer: &Peer) -> String {
+    peer.name.clone().unwrap_or_else(|| format!("#{}", peer.index))
+}
+
+/// The topology: one line per bridge port, `BRIDGE ADDRS ── PORT ⇄ PEER  pid PID LABEL  ADDRS`,
+/// then the impairments of either end: `  [PORT: rate 10Mbit] [PEER: delay 100ms]`.
 pub fn topology(listing: &Listing) -> String {
     let mut namespaces: Vec<u64> = listing.bridges.iter().map(|b| b.netns).collect();
     namespaces.dedup();
@@ -150,6 +173,8 @@ pub fn topology(listing: &Listing) -> String {
                     write!(line, "  {addrs}").unwrap_or(());
                 }
             }
+            let peer = p.peer.as_ref().map(peer_name).unwrap_or_default();
+            line.push_str(&impairments_text(&p.name, &peer, (p.impairment.as_ref(), p.peer_impairment.as_ref())));
             out.push_str(&line);
             out.push_str(&suffix);
             out.push('\n');
@@ -158,6 +183,232 @@ pub fn topology(listing: &Listing) -> String {
     if out.is_empty() {
         out.push_str("(no bridges)\n");
     }
+    out
+}
+
+/// The longest command shown as a namespace's title in [`dot`] (in characters).
+const DOT_TITLE_MAX: usize = 40;
+
+/// `text` as a DOT quoted string: control characters escaped as [`printable`] escapes them, `"`
+/// and `\` escaped; one escString line (Graphviz reads `\n`, `\l`... in labels, so a `\` of
+/// the text is written `\\`). A final `\` would escape the closing quote in the DOT lexer
+/// (it reads `\"` anywhere as a quote): a space follows it then.
+fn dot_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in printable(text).chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Lines as one DOT quoted string, joined by `\n` (centred lines in a label).
+fn dot_quote(lines: &[String]) -> String {
+    let mut s = lines.iter().map(|l| dot_text(l)).collect::<Vec<_>>().join("\\n");
+    if s.ends_with('\\') {
+        s.push(' ');
+    }
+    format!("\"{s}\"")
+}
+
+/// A namespace in the picture: a cluster.
+struct DotNs {
+    title: String,
+    pid: Option<i32>,
+    inode: u64,
+}
+
+impl DotNs {
+    /// How clusters (and so nodes and edges) are ordered: by title, PID, inode - not by inode
+    /// alone, which the kernel recycles, so that the same topology draws the same.
+    fn key(&self) -> (String, i32, u64) {
+        (self.title.clone(), self.pid.unwrap_or(i32::MAX), self.inode)
+    }
+
+    fn label(&self) -> Vec<String> {
+        let mut title = self.title.clone();
+        if title.chars().count() > DOT_TITLE_MAX {
+            title = title.chars().take(DOT_TITLE_MAX - 1).collect::<String>() + "…";
+        }
+        let place = match self.pid {
+            Some(pid) => format!("pid {pid}, netns {}", self.inode),
+            None => format!("netns {}", self.inode),
+        };
+        vec![title, place]
+    }
+}
+
+/// An interface in the picture: a node.
+#[derive(Default)]
+struct DotIf {
+    name: String,
+    addrs: Vec<String>,
+    bridge: bool,
+    down: Option<String>,
+}
+
+/// A node's key: its namespace (`None`: not visible) and its name there.
+type NodeKey = (Option<u64>, String);
+
+/// The node `key`, added if new; it takes `addrs` if it has none yet (an interface seen both as
+/// a port and as a peer, between two bridges).
+fn dot_node<'a>(nodes: &'a mut BTreeMap<NodeKey, DotIf>, key: &NodeKey, addrs: Vec<String>) -> &'a mut DotIf {
+    let n = nodes.entry(key.clone()).or_insert_with(|| DotIf { name: key.1.clone(), ..DotIf::default() });
+    if n.addrs.is_empty() {
+        n.addrs = addrs;
+    }
+    n
+}
+
+/// The topology as a Graphviz graph (`ns-ls --topology --dot`; render it with
+/// `dot -Tsvg -o topology.svg`): a cluster per network namespace (its label or command, PID
+/// and inode), a node per interface (name, addresses; bridges bold), an edge from each bridge
+/// to each port, and a bold edge between the two ends of each veth, labelled with their
+/// impairments (`veth21-br: rate 10Mbit`). Everything is sorted (namespaces by title, PID,
+/// inode; interfaces by name): the same topology gives the same text.
+pub fn dot(listing: &Listing) -> String {
+    // Clusters by inode; nodes by (inode or none, name); edges by their two node ids.
+    let mut clusters: BTreeMap<u64, DotNs> = BTreeMap::new();
+    let mut nodes: BTreeMap<NodeKey, DotIf> = BTreeMap::new();
+    let mut member_edges: BTreeSet<(NodeKey, NodeKey)> = BTreeSet::new();
+    let mut veth_edges: BTreeMap<(NodeKey, NodeKey), Vec<String>> = BTreeMap::new();
+    let title = |label: &Option<String>, command: &Option<String>| {
+        label.clone().or_else(|| command.clone()).unwrap_or_else(|| "-".into())
+    };
+    let addrs = |list: &[Address]| -> Vec<String> {
+        list.iter().filter(|a| a.scope != Scope::Link).map(|a| a.cidr.clone()).collect()
+    };
+    for b in &listing.bridges {
+        clusters.entry(b.netns).or_insert_with(|| DotNs {
+            title: title(&b.label, &b.command),
+            pid: b.pid,
+            inode: b.netns,
+        });
+        let br = (Some(b.netns), b.name.clone());
+        dot_node(&mut nodes, &br, addrs(&b.addresses)).bridge = true;
+        for p in &b.ports {
+            let port = (Some(b.netns), p.name.clone());
+            let n = dot_node(&mut nodes, &port, Vec::new());
+            if p.state != OperState::Up {
+                n.down = Some(p.state.to_string());
+            }
+            member_edges.insert((br.clone(), port.clone()));
+            let Some(peer) = &p.peer else { continue };
+            let name = peer_name(peer);
+            let other = match peer.netns {
+                Some(ino) => {
+                    clusters.entry(ino).or_insert_with(|| DotNs {
+                        title: title(&peer.label, &peer.command),
+                        pid: peer.pid,
+                        inode: ino,
+                    });
+                    let key = (Some(ino), name.clone());
+                    dot_node(&mut nodes, &key, addrs(&p.peer_addresses));
+                    key
+                }
+                None => {
+                    let key = (None, format!("{name} of {}", p.name));
+                    dot_node(&mut nodes, &key, addrs(&p.peer_addresses)).name =
+                        format!("{name}\n(namespace not visible)");
+                    key
+                }
+            };
+            let mut label = Vec::new();
+            for (end, imp) in [(&p.name, &p.impairment), (&name, &p.peer_impairment)] {
+                if let Some(imp) = imp {
+                    label.push(format!("{end}: {imp}"));
+                }
+            }
+            // A veth between two bridges' ports is listed from both sides: drawn once.
+            let (a, b) = (port.clone(), other.clone());
+            if !veth_edges.contains_key(&(b.clone(), a.clone())) {
+                veth_edges.entry((a, b)).or_insert(label);
+            }
+        }
+    }
+
+    let order = |key: &NodeKey| {
+        let ns = key.0.and_then(|ino| clusters.get(&ino)).map(DotNs::key);
+        (ns.is_none(), ns, key.1.clone())
+    };
+    let ids: BTreeMap<NodeKey, String> = nodes
+        .keys()
+        .map(|k| {
+            let id = match k.0 {
+                Some(ino) => format!("{ino}/{}", k.1),
+                None => format!("?/{}", k.1),
+            };
+            (k.clone(), dot_quote(&[id]))
+        })
+        .collect();
+    let node_line = |out: &mut String, indent: &str, key: &NodeKey| {
+        let n = &nodes[key];
+        let mut lines: Vec<String> = n.name.split('\n').map(str::to_owned).collect();
+        lines.extend(n.addrs.iter().cloned());
+        if let Some(state) = &n.down {
+            lines.push(format!("[{state}]"));
+        }
+        let mut attrs = vec![format!("label={}", dot_quote(&lines))];
+        if n.bridge {
+            attrs.push("style=\"bold,rounded\"".into());
+        }
+        if n.down.is_some() {
+            attrs.push("style=dashed".into());
+        }
+        writeln!(out, "{indent}{} [{}];", ids[key], attrs.join(", ")).unwrap_or(());
+    };
+
+    let mut out = String::from(
+        "// ns-ls --topology --dot: bridges, their ports and veth peers, a cluster per network namespace.\n\
+         // Render it with: dot -Tsvg -o topology.svg\n\
+         graph topology {\n  \
+         graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11];\n  \
+         node [shape=box, fontname=\"Helvetica\", fontsize=10];\n  \
+         edge [fontname=\"Helvetica\", fontsize=9];\n",
+    );
+    if listing.bridges.is_empty() {
+        out.push_str("  // (no bridges)\n");
+    }
+    let mut sorted_clusters: Vec<&DotNs> = clusters.values().collect();
+    sorted_clusters.sort_by_key(|c| c.key());
+    for c in sorted_clusters {
+        writeln!(out, "\n  subgraph {} {{", dot_quote(&[format!("cluster_{}", c.inode)])).unwrap_or(());
+        writeln!(out, "    label={};", dot_quote(&c.label())).unwrap_or(());
+        out.push_str("    style=rounded;\n");
+        let mut members: Vec<&NodeKey> = nodes.keys().filter(|k| k.0 == Some(c.inode)).collect();
+        members.sort_by_key(|k| (!nodes[*k].bridge, k.1.clone()));
+        for key in members {
+            node_line(&mut out, "    ", key);
+        }
+        out.push_str("  }\n");
+    }
+    let loose: Vec<&NodeKey> = nodes.keys().filter(|k| k.0.is_none()).collect();
+    if !loose.is_empty() {
+        out.push('\n');
+        for key in loose {
+            node_line(&mut out, "  ", key);
+        }
+    }
+    let mut edges: Vec<(_, String)> =
+        member_edges.iter().map(|(a, b)| ((order(a), order(b)), format!("  {} -- {};\n", ids[a], ids[b]))).collect();
+    edges.extend(veth_edges.iter().map(|((a, b), label)| {
+        let mut attrs = vec!["penwidth=2".to_owned()];
+        if !label.is_empty() {
+            attrs.push(format!("label={}", dot_quote(label)));
+        }
+        ((order(a), order(b)), format!("  {} -- {} [{}];\n", ids[a], ids[b], attrs.join(", ")))
+    }));
+    edges.sort();
+    if !edges.is_empty() {
+        out.push('\n');
+    }
+    for (_, line) in edges {
+        out.push_str(&line);
+    }
+    out.push_str("}\n");
     out
 }
 
@@ -170,9 +421,34 @@ mod tests {
         Address { index: 0, cidr: cidr.into(), nodad: false, tentative: false, dadfailed: false, scope: Scope::Global }
     }
 
-    #[test]
-    fn topology_lines() {
-        let listing = Listing {
+    fn imp(d: Option<&str>, l: Option<&str>, r: Option<&str>) -> Option<Impairment> {
+        Some(Impairment::from_flags(d, None, l, r).unwrap())
+    }
+
+    fn peer(name: &str, index: u32, netns: Option<u64>, pid: Option<i32>, label: Option<&str>) -> Option<Peer> {
+        Some(Peer {
+            name: Some(name.into()),
+            index,
+            netns,
+            pid,
+            label: label.map(str::to_owned),
+            command: Some(format!("ns-unshare --name {}", label.unwrap_or("-"))),
+        })
+    }
+
+    fn port(name: &str, peer: Option<Peer>, peer_addresses: &[&str]) -> Port {
+        Port {
+            name: name.into(),
+            state: OperState::Up,
+            peer,
+            peer_addresses: peer_addresses.iter().map(|a| addr(a)).collect(),
+            impairment: None,
+            peer_impairment: None,
+        }
+    }
+
+    fn selftest(ports: Vec<Port>) -> Listing {
+        Listing {
             kind: NsType::Net,
             namespaces: vec![],
             bridges: vec![Bridge {
@@ -182,24 +458,115 @@ mod tests {
                 label: None,
                 state: OperState::Up,
                 addresses: vec![addr("10.53.57.11/24")],
-                ports: vec![Port {
-                    name: "veth21-br".into(),
-                    state: OperState::Up,
-                    peer: Some(Peer {
-                        name: Some("veth21".into()),
-                        index: 2,
-                        netns: Some(2),
-                        pid: Some(4242),
-                        label: Some("ad_dc".into()),
-                    }),
-                    peer_addresses: vec![addr("10.53.57.21/24")],
-                }],
+                ports,
+                command: Some("perl selftest.pl".into()),
             }],
             hidden_processes: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn topology_lines() {
+        let listing = selftest(vec![port(
+            "veth21-br",
+            peer("veth21", 2, Some(2), Some(4242), Some("ad_dc")),
+            &["10.53.57.21/24"],
+        )]);
         assert_eq!(
             topology(&listing),
             "selftest0 10.53.57.11/24 ── veth21-br ⇄ veth21  pid 4242 ad_dc  10.53.57.21/24\n"
         );
+    }
+
+    #[test]
+    fn impairments_end_the_lines() {
+        let mut p = port("veth21-br", peer("veth21", 2, Some(2), Some(4242), Some("ad_dc")), &["10.53.57.21/24"]);
+        p.impairment = imp(None, None, Some("10mbit"));
+        p.peer_impairment = imp(Some("100ms"), Some("1%"), None);
+        let mut q = port("veth22-br", peer("veth22", 2, Some(3), Some(4243), Some("fs")), &[]);
+        q.peer_impairment = imp(None, None, Some("8mbit"));
+        assert_eq!(
+            topology(&selftest(vec![p, q])),
+            "selftest0 10.53.57.11/24 ── veth21-br ⇄ veth21  pid 4242 ad_dc  10.53.57.21/24  \
+             [veth21-br: rate 10Mbit] [veth21: delay 100ms loss 1%]\n\
+             selftest0 10.53.57.11/24 ── veth22-br ⇄ veth22  pid 4243 fs  [veth22: rate 8Mbit]\n"
+        );
+        let mut i = Interface {
+            name: "veth21".into(),
+            index: 2,
+            kind: Some(crate::vocab::LinkKind::Veth),
+            state: OperState::Up,
+            up: true,
+            mtu: Some(1500),
+            mac: None,
+            master: None,
+            addresses: vec![addr("10.53.57.21/24")],
+            peer: peer("veth21-br", 5, Some(1), Some(10), None),
+            impairment: None,
+        };
+        assert_eq!(interface_line(&i), "  veth21          UP       10.53.57.21/24 ⇄ veth21-br  pid 10");
+        i.impairment = imp(Some("100ms"), None, None);
+        assert_eq!(interface_line(&i), "  veth21          UP       10.53.57.21/24 ⇄ veth21-br  pid 10 [delay 100ms]");
+    }
+
+    #[test]
+    fn dot_quoting() {
+        assert_eq!(dot_quote(&["plain".into()]), "\"plain\"");
+        assert_eq!(dot_quote(&["a\"b".into(), "c\\d".into()]), r#""a\"b\nc\\d""#);
+        // A final backslash must not escape the closing quote.
+        assert_eq!(dot_quote(&["end\\".into()]), r#""end\\ ""#);
+        // Control characters are escaped (printable), and their backslash with them.
+        assert_eq!(dot_quote(&["x\ny\u{1b}".into()]), r#""x\\ny\\u{1b}""#);
+    }
+
+    #[test]
+    fn dot_graph() {
+        let mut p = port("veth21-br", peer("veth21", 2, Some(2), Some(4242), Some("ad_dc")), &["10.53.57.21/24"]);
+        p.peer_impairment = imp(None, None, Some("8mbit"));
+        let mut down = port("veth23-br", peer("veth23", 2, None, None, None), &[]);
+        down.state = OperState::Down;
+        let odd = port("veth22-br", peer("veth22", 2, Some(3), Some(4243), Some("odd\"label\\")), &[]);
+        let got = dot(&selftest(vec![p, down, odd]));
+        let expected = r#"// ns-ls --topology --dot: bridges, their ports and veth peers, a cluster per network namespace.
+// Render it with: dot -Tsvg -o topology.svg
+graph topology {
+  graph [rankdir=LR, fontname="Helvetica", fontsize=11];
+  node [shape=box, fontname="Helvetica", fontsize=10];
+  edge [fontname="Helvetica", fontsize=9];
+
+  subgraph "cluster_2" {
+    label="ad_dc\npid 4242, netns 2";
+    style=rounded;
+    "2/veth21" [label="veth21\n10.53.57.21/24"];
+  }
+
+  subgraph "cluster_3" {
+    label="odd\"label\\\npid 4243, netns 3";
+    style=rounded;
+    "3/veth22" [label="veth22"];
+  }
+
+  subgraph "cluster_1" {
+    label="perl selftest.pl\npid 10, netns 1";
+    style=rounded;
+    "1/selftest0" [label="selftest0\n10.53.57.11/24", style="bold,rounded"];
+    "1/veth21-br" [label="veth21-br"];
+    "1/veth22-br" [label="veth22-br"];
+    "1/veth23-br" [label="veth23-br\n[DOWN]", style=dashed];
+  }
+
+  "?/veth23 of veth23-br" [label="veth23\n(namespace not visible)"];
+
+  "1/selftest0" -- "1/veth21-br";
+  "1/selftest0" -- "1/veth22-br";
+  "1/selftest0" -- "1/veth23-br";
+  "1/veth21-br" -- "2/veth21" [penwidth=2, label="veth21: rate 8Mbit"];
+  "1/veth22-br" -- "3/veth22" [penwidth=2];
+  "1/veth23-br" -- "?/veth23 of veth23-br" [penwidth=2];
+}
+"#;
+        assert_eq!(got, expected, "{got}");
+        let empty = Listing { kind: NsType::Net, namespaces: vec![], bridges: vec![], hidden_processes: 0 };
+        assert!(dot(&empty).contains("graph topology {\n") && dot(&empty).contains("  // (no bridges)\n}\n"));
     }
 }
