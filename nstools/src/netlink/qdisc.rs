@@ -453,10 +453,12 @@ impl Netlink {
     /// The impairments of every link of the namespace that has one (a root tbf or netem), by
     /// interface index.
     pub fn dump_impairments(&mut self) -> Result<BTreeMap<u32, Impairment>> {
-        let clock = Psched::read();
+        // The clock only for a tbf or netem: most namespaces (ns-ls reads them all) have none.
+        let clock = std::cell::OnceCell::new();
         let all = self
             .dump(Rtm::Getqdisc, tcmsg(0, 0, vec![]), |m: &Tcmsg| {
-                (*m.tcm_parent() == TC_H_ROOT).then(|| decode(m, &clock).map(|imp| (*m.tcm_ifindex() as u32, imp)))
+                let ours = *m.tcm_parent() == TC_H_ROOT && QdiscKind::from_name(&kind_of(m)).is_some();
+                ours.then(|| decode(m, clock.get_or_init(Psched::read)).map(|imp| (*m.tcm_ifindex() as u32, imp)))
             })
             .map_err(|e| e.into_error("cannot list qdiscs"))?;
         Ok(all.into_iter().flatten().flatten().collect())
