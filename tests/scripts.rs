@@ -372,13 +372,77 @@ fn testenv_join_host_from_a_stand_in_host_namespace() {
     let hub = format!("{}-hub", sb.tag);
     let host = sb.spawn_netns();
     let tenv = scripts().join("testenv").display().to_string();
-    // The stand-in host: a namespace of its own, never the machine's root namespace.
+    // The stand-in host: a namespace of its own, never the machine's root namespace. It has an
+    // address outside 10.53.57.0/24, which the selftest namespace reaches only by its default
+    // route through the host's veth (as Samba's README for joining VMs sets it up).
     let script = format!(
-        "export NSTOOLS_SELFTEST_LABEL={hub}; {tenv} up ad_dc:21 && {tenv} join-host && ping -c 1 -W 5 10.53.57.21 && ping -c 1 -W 5 fd00::5357:5f15 && {tenv} down"
+        "set -e; export NSTOOLS_SELFTEST_LABEL={hub}; ip addr add 192.0.2.1/32 dev lo; ip -6 addr add 2001:db8::1/128 dev lo
+         {tenv} up ad_dc:21 && {tenv} join-host && ping -c 1 -W 5 10.53.57.21 && ping -c 1 -W 5 fd00::5357:5f15
+         h=$(ns-ls --owned --label {hub} -n -o PID --no-interfaces)
+         echo \"ROUTES $(ns-exec -t $h ip -j route show default) $(ns-exec -t $h ip -j -6 route show default)\"
+         ns-exec -t $h ping -c 1 -W 5 192.0.2.1 && ns-exec -t $h ping -c 1 -W 5 2001:db8::1
+         {tenv} down"
     );
     let out = sb.command("nsenter").args(["-t", &host.to_string(), "--net", "sh", "-c", &script]).output().unwrap();
-    Run::of(out, "testenv".into()).ok();
+    let out = Run::of(out, "testenv".into()).ok().to_owned();
+    let routes = out.lines().find_map(|l| l.strip_prefix("ROUTES ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        routes.contains("\"gateway\":\"10.53.57.254\"") && routes.contains("\"gateway\":\"fd00::5357:5ffe\""),
+        "{routes}"
+    );
+    assert!(out.contains("selftest namespace: default route via nstools-host's addresses"), "{out}");
+    assert!(out.contains("dns_hub, at 10.53.57.64") && out.contains("nameserver 10.53.57.64"), "{out}");
     assert_eq!(sb.links_in(host), ["lo"], "the host veth is removed by down");
+}
+
+#[test]
+fn testenv_shape_sets_shows_and_clears_as_root() {
+    let mut sb = sandbox!("testenv_shape_sets_shows_and_clears_as_root");
+    testenv_shape(&mut sb, None);
+}
+
+#[test]
+fn testenv_shape_sets_shows_and_clears_as_a_plain_user() {
+    let mut sb = sandbox!("testenv_shape_sets_shows_and_clears_as_a_plain_user");
+    let Some(user) = plain_user(sb.name()) else { return };
+    testenv_shape(&mut sb, Some(user));
+}
+
+/// `testenv shape` as root, or as a plain user (testenv then makes its own user namespace).
+fn testenv_shape(sb: &mut Sandbox, user: Option<&str>) {
+    sb.set_env("NSTOOLS_SELFTEST_LABEL", &format!("{}-hub", sb.tag));
+    let tenv = scripts().join("testenv").display().to_string();
+    let sh = |script: &str| match user {
+        Some(u) => sb.sh_as(u, script),
+        None => Run::of(sb.command("sh").args(["-c", script]).output().unwrap(), script.to_owned()),
+    };
+    sh(&format!("{tenv} up ad_dc:21 fs:22")).ok();
+    let out = sh(&format!("{tenv} shape ad_dc --rate 8mbit")).ok().to_owned();
+    assert_eq!(out, "ad_dc: veth21: --rate 8mbit (what ad_dc sends; testenv ls shows it)\n");
+    let ls = sh(&format!("{tenv} ls")).ok().to_owned();
+    let line = ls.lines().find(|l| l.contains("⇄ veth21 ")).unwrap();
+    assert!(line.ends_with("  [veth21: rate 8Mbit]"), "{ls}");
+    assert!(!ls.lines().find(|l| l.contains("⇄ veth22 ")).unwrap().contains('['), "{ls}");
+    // Errors: testenv's own (exit 1), and veth-pair's for values (exit 2), one line each.
+    let usage = "testenv shape NAME [--delay TIME] [--jitter TIME] [--loss PERCENT] [--rate RATE] | --clear";
+    for (args, code, needle) in [
+        ("shape nope --rate 8mbit", 1, "testenv: no testenv named 'nope'".to_owned()),
+        ("shape ad_dc", 1, format!("testenv: usage: {usage}")),
+        ("shape ad_dc --rate", 1, "testenv: --rate needs a value".to_owned()),
+        ("shape ad_dc --netns 1 --rate 8mbit", 1, "testenv: unknown option '--netns'".to_owned()),
+        ("shape ad_dc --rate 8", 2, "veth-pair: invalid --rate '8': the unit is missing".to_owned()),
+        ("shape ad_dc --clear --rate 8mbit", 2, "veth-pair: the argument '--clear' cannot be used".to_owned()),
+    ] {
+        let r = sh(&format!("{tenv} {args}"));
+        assert_eq!(r.code, code, "testenv {args}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "testenv {args}: {}", r.stderr);
+        assert!(r.stderr.starts_with(&needle), "testenv {args}: {}", r.stderr);
+    }
+    assert!(sh(&format!("{tenv} ls")).ok().contains("[veth21: rate 8Mbit]"), "unchanged by the errors");
+    let out = sh(&format!("{tenv} shape ad_dc --clear")).ok().to_owned();
+    assert_eq!(out, "ad_dc: veth21: impairments removed\n");
+    assert!(!sh(&format!("{tenv} ls")).ok().contains('['));
+    sh(&format!("{tenv} down")).ok();
 }
 
 #[test]

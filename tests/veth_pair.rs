@@ -240,3 +240,98 @@ fn failure_after_creation_removes_the_pair() {
     r.fails(1, "cannot add address fd00::1/64 to veth21");
     assert_eq!(sb.links_in(env), ["lo"]);
 }
+
+/// The default route of `family` (`-4`, `-6`) in `pid`'s namespace: its gateway, if any.
+fn default_gateway(sb: &nstools_tests::Sandbox, pid: u32, family: &str) -> Option<String> {
+    let routes = sb.ip_in(pid, &format!("{family} route show default"));
+    routes.as_array().unwrap().first().and_then(|r| r["gateway"].as_str()).map(str::to_owned)
+}
+
+#[test]
+fn peer_default_route_via_name_ipv4_and_ipv6() {
+    let mut sb = sandbox!("peer_default_route_via_name_ipv4_and_ipv6");
+    let env = sb.spawn_netns();
+    let e = env.to_string();
+    // An address here outside the pair's subnets: reachable from the peer only by its default route.
+    sb.must("ip addr add 192.0.2.1/32 dev lo && ip -6 addr add 2001:db8::1/128 dev lo");
+    let json = sb
+        .run(
+            "veth-pair",
+            &[
+                "v0",
+                "--peer-netns",
+                &e,
+                "--addr",
+                "10.98.0.1/24",
+                "--addr",
+                "fd00:98::1/64",
+                "--addr",
+                "10.98.0.3/24",
+                "--peer-addr",
+                "10.98.0.2/24",
+                "--peer-addr",
+                "fd00:98::2/64",
+                "--peer-default-route",
+                "--json",
+            ],
+        )
+        .ok()
+        .to_owned();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["peer"]["gateways"], serde_json::json!(["10.98.0.1", "fd00:98::1"]), "the first of each family");
+    assert_eq!(v["gateways"], serde_json::json!([]));
+    assert_eq!(default_gateway(&sb, env, "-4").as_deref(), Some("10.98.0.1"));
+    assert_eq!(default_gateway(&sb, env, "-6").as_deref(), Some("fd00:98::1"));
+    for target in ["192.0.2.1", "2001:db8::1"] {
+        sb.must(&format!("nsenter -t {env} --net ping -c 1 -W 5 {target}"));
+    }
+    // No default route here (NAME's side): only the peer's namespace gets one.
+    assert_eq!(sb.ip("route show default"), serde_json::json!([]));
+}
+
+#[test]
+fn a_refused_default_route_leaves_nothing() {
+    let mut sb = sandbox!("a_refused_default_route_leaves_nothing");
+    let env = sb.spawn_netns();
+    // The peer's namespace has an IPv6 default route already: IPv4's is added, IPv6's refused,
+    // and both the IPv4 route and the pair go again.
+    sb.must(&format!(
+        "nsenter -t {env} --net sh -c 'ip link add d0 type veth peer name d1 && ip link set d0 up && ip link set d1 up && \
+         ip -6 addr add fd00:97::2/64 dev d0 nodad && ip -6 route add default via fd00:97::1'"
+    ));
+    let r = sb.run(
+        "veth-pair",
+        &[
+            "v0",
+            "--peer-netns",
+            &env.to_string(),
+            "--addr",
+            "10.98.0.1/24",
+            "--addr",
+            "fd00:98::1/64",
+            "--peer-addr",
+            "10.98.0.2/24",
+            "--peer-addr",
+            "fd00:98::2/64",
+            "--peer-default-route",
+        ],
+    );
+    r.fails(
+        1,
+        "veth-pair: cannot add a default route via fd00:98::1 in the peer's namespace: it has a default route already (EEXIST)",
+    );
+    assert_eq!(default_gateway(&sb, env, "-4"), None, "the IPv4 route is removed again");
+    assert_eq!(default_gateway(&sb, env, "-6").as_deref(), Some("fd00:97::1"), "the existing one is untouched");
+    assert_eq!(sb.links(), ["lo"]);
+    assert_eq!(sb.links_in(env), ["d0", "d1", "lo"]);
+
+    // Refused before anything is touched: no address to route through, both ends here.
+    sb.run("veth-pair", &["v0", "--peer-netns", &env.to_string(), "--peer-default-route"]).fails(
+        2,
+        "veth-pair: --peer-default-route needs an address on NAME to route through; give NAME one with --addr",
+    );
+    sb.run("veth-pair", &["v0", "--addr", "10.98.0.1/24", "--peer-default-route"])
+        .fails(2, "veth-pair: --peer-default-route needs the peer in another network namespace");
+    sb.run("veth-pair", &["--delete", "v0", "--peer-default-route"]).fails(2, "cannot be used with");
+    assert_eq!(sb.links(), ["lo"]);
+}
