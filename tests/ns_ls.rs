@@ -204,3 +204,51 @@ fn bridge_filter_finds_the_namespace_that_holds_it() {
     assert_eq!(none, "");
     stop(&envs);
 }
+
+#[test]
+fn topology_as_dot_renders_with_graphviz() {
+    let mut sb = sandbox!("topology_as_dot_renders_with_graphviz");
+    if !std::process::Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        nstools_tests::skip(sb.name(), "graphviz (dot) is not installed");
+        return;
+    }
+    let (anchor, pids) = two_testenvs(&mut sb);
+    // Impairments on both ends of one veth, and a label that needs DOT's escaping.
+    sb.run("veth-pair", &["--shape", "veth21", "--netns", &pids[0].to_string(), "--rate", "8mbit"]).ok();
+    sb.run("veth-pair", &["--shape", "veth21-br", "--rate", "100mbit"]).ok();
+    let odd = sb.run("ns-unshare", &["--name", "odd\"lab\\el \\"]).ok().trim().to_owned();
+    sb.run("veth-pair", &["veth23", "--netns", &odd, "--addr", "10.53.57.23/24"]).ok();
+    sb.run("br-attach", &["veth23-br"]).ok();
+    let dot = sb.run("ns-ls", &["--topology", "--dot", "-p", &anchor.to_string()]).ok().to_owned();
+    assert!(dot.contains("graph topology {"), "{dot}");
+    assert!(dot.contains("[penwidth=2, label=\"veth21-br: rate 100Mbit\\nveth21: rate 8Mbit\"]"), "{dot}");
+    assert!(dot.contains(r#"label="odd\"lab\\el \\\npid "#), "escaped: {dot}");
+    // Graphviz reads it: an SVG with every namespace, interface and impairment in it.
+    let out = sb
+        .command("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(dot.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let svg = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && out.stderr.is_empty(), "dot: {}", String::from_utf8_lossy(&out.stderr));
+    for text in [
+        "ad_dc",
+        "vampire_dc",
+        "odd&quot;lab\\el \\",
+        "selftest0",
+        "veth21&#45;br: rate 100Mbit",
+        "veth21: rate 8Mbit",
+        "10.53.57.23/24",
+    ] {
+        assert!(svg.contains(text), "{text} not in the SVG: {svg}");
+    }
+    stop(&pids);
+    stop(&[odd.parse().unwrap()]);
+}
