@@ -15,6 +15,11 @@
 //!   `--owned`, `--label`, `--topology` (whole and `-p`), `-t uts` (table and JSON), `-t user`,
 //!   and the JSON of `ns-unshare --json` and `veth-pair --json`, and `ns-unshare --print
 //!   pid:inode`.
+//! - `impaired`: impairments, default routes and the topology as a picture (issues 14, 15), in a
+//!   topology of their own: `veth-pair --rate ... --json`, `--shape` on a port and on a testenv's
+//!   end, `--peer-default-route --json` from a host holder, a label that DOT must escape, a
+//!   namespace titled by its command; then the table, `--topology`, `--topology --dot` and
+//!   `ns-ls -p AD -J`. (`listing` pins `--topology --dot` of its topology too.)
 //! - `errors`: a sample of bad inputs for every tool, each with its exit code and its one line on
 //!   stderr (`errors.txt`: `COMMAND => EXIT => STDERR`).
 //! - `help`: `-h` and `--help` of every tool (`help/TOOL.txt`, `help/TOOL.long.txt`, at
@@ -1013,6 +1018,7 @@ step ns-ls.owned.table ns-ls --owned -o NS,PID,HOLDER,LABEL,IFACES --no-interfac
 step ns-ls.label.table ns-ls --label fileserver -n -o PID --no-interfaces
 step ns-ls.topology ns-ls --topology
 step ns-ls.topology-p ns-ls --topology -p "$AD"
+step ns-ls.dot ns-ls --topology --dot
 step ns-ls.uts.table ns-ls -t uts
 step ns-ls.uts.json ns-ls -t uts -J
 step ns-ls.user.table ns-ls -t user
@@ -1110,11 +1116,87 @@ fn listing_of_a_fixed_topology() {
     for p in problems {
         g.fail(p);
     }
-    for id in ["ns-ls.topology", "ns-ls.topology-p"] {
+    for id in ["ns-ls.topology", "ns-ls.topology-p", "ns-ls.dot"] {
         let c = sc.ok(id);
         let text = format!("{}{}", sc.header(&c), sc.norm.text(&c.stdout));
         g.text(id, &text);
     }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Impairments, default routes and the topology as a picture (issues 14 and 15): added outputs,
+// in a topology of their own so that the listing above stays as it was.
+
+const IMPAIRED: &str = r#"
+HUB=$(ns-unshare --name hub)
+ns-exec -t "$HUB" br-attach --create --addr 10.53.57.11/24 --addr fd00::5357:5f0b/112
+AD=$(ns-unshare --name ad_dc)
+# A label that needs escaping in DOT.
+ODD=$(ns-unshare --name 'odd"lab\el')
+HOST=$(ns-unshare --name host)
+step veth-pair.impaired.json ns-exec -t "$HUB" veth-pair veth21 --netns "$AD" --addr 10.53.57.21/24 \
+    --mac 02:00:00:35:39:15 --peer-mac 02:00:00:35:39:95 --rate 8mbit --json
+ns-exec -t "$HUB" br-attach --timeout 0 veth21-br
+ns-exec -t "$HUB" veth-pair veth22 --netns "$ODD" --addr 10.53.57.22/24 --mac 02:00:00:35:39:16 --peer-mac 02:00:00:35:39:96
+ns-exec -t "$HUB" br-attach --timeout 0 veth22-br
+step veth-pair.shape ns-exec -t "$HUB" veth-pair --shape veth22-br --rate 100mbit
+step veth-pair.shape-peer ns-exec -t "$HUB" veth-pair --shape veth22 --netns "$ODD" --rate 1gbit
+# A namespace without a holder: titled by its command.
+unshare --net sleep infinity &
+PLAIN=$!
+started "$PLAIN"
+ns-exec -t "$HUB" veth-pair veth23 --netns "$PLAIN" --addr 10.53.57.23/24
+ns-exec -t "$HUB" br-attach --timeout 0 veth23-br
+# A host joined as testenv join-host joins one: the hub routes by default through it.
+step veth-pair.gateways.json ns-exec -t "$HOST" veth-pair host0 --peer-netns "$HUB" --addr 10.53.57.254/24 \
+    --addr fd00::5357:5ffe/112 --peer-default-route --json
+ns-exec -t "$HUB" br-attach --timeout 0 host0-br
+settle "$HUB" "$AD" "$ODD" "$PLAIN" "$HOST"
+
+step ns-ls.impaired.table ns-ls
+step ns-ls.impaired.topology ns-ls --topology
+step ns-ls.impaired.dot ns-ls --topology --dot
+step ns-ls.impaired.json ns-ls -p "$AD" -J
+
+ns-unshare --stop "$HUB" "$AD" "$ODD" "$HOST"
+kill "$PLAIN"
+"#;
+
+#[test]
+fn impairments_routes_and_the_topology_as_dot() {
+    let mut sb = sandbox!("impairments_routes_and_the_topology_as_dot");
+    let Some(mut sc) = Scenario::run(&mut sb, "golden-impaired", IMPAIRED, true) else { return };
+    let mut g = Goldens::new("impairments_routes_and_the_topology_as_dot");
+    for id in ["veth-pair.impaired.json", "veth-pair.gateways.json"] {
+        let c = sc.ok(id);
+        let raw = parse_json(&c.stdout).unwrap();
+        let j = sc.norm.json(&raw, "", None);
+        g.json(id, &j);
+    }
+    for id in ["veth-pair.shape", "veth-pair.shape-peer"] {
+        let c = sc.ok(id);
+        let text = format!("{}{}", sc.header(&c), sc.norm.text(&c.stdout));
+        g.text(id, &text);
+    }
+    let c = sc.ok("ns-ls.impaired.table");
+    let columns: Vec<&str> = "NS,TYPE,NPROCS,PID,LABEL,COMMAND".split(',').collect();
+    let mut problems = Vec::new();
+    let table = sc.norm.table(&c.stdout, &columns, true, &mut problems);
+    let text = format!("{}{table}", sc.header(&c));
+    g.text("ns-ls.impaired.table", &text);
+    for p in problems {
+        g.fail(format!("ns-ls.impaired.table: {p}"));
+    }
+    for id in ["ns-ls.impaired.topology", "ns-ls.impaired.dot"] {
+        let c = sc.ok(id);
+        let text = format!("{}{}", sc.header(&c), sc.norm.text(&c.stdout));
+        g.text(id, &text);
+    }
+    let c = sc.ok("ns-ls.impaired.json");
+    let raw = parse_json(&c.stdout).unwrap();
+    let j = sc.norm.json(&sc.norm.canonical(&raw), "", None);
+    g.json("ns-ls.impaired.json", &j);
     g.finish();
 }
 
@@ -1203,6 +1285,24 @@ const ERROR_CASES: &[(&str, &str)] = &[
     ("", "veth-pair v0 --missing-ok"),
     ("", "veth-pair --delete nosuch0"),
     ("", "veth-pair --delete selftest0 --netns \"$HUB\""),
+    ("", "veth-pair v0 --delay 100"),
+    ("", "veth-pair v0 --delay 61s"),
+    ("", "veth-pair v0 --jitter 10ms"),
+    ("", "veth-pair v0 --delay 5ms --jitter 10ms"),
+    ("", "veth-pair v0 --loss 101%"),
+    ("", "veth-pair v0 --rate 7kbit"),
+    ("", "veth-pair v0 --rate 10mbps2"),
+    ("", "veth-pair v0 --peer-default-route"),
+    ("", "veth-pair v0 --addr 10.0.0.1/24 --peer-default-route"),
+    ("", "veth-pair --delete v0 --rate 1mbit"),
+    ("", "veth-pair v0 --clear"),
+    ("", "veth-pair --shape v0"),
+    ("", "veth-pair --shape v0 --clear --rate 1mbit"),
+    ("", "veth-pair --shape v0 --peer-addr 10.0.0.1/24 --rate 1mbit"),
+    ("", "veth-pair --shape v0 --json --rate 1mbit"),
+    ("", "veth-pair --shape nosuch0 --rate 1mbit"),
+    ("", "veth-pair --shape nosuch0 --clear"),
+    ("", "veth-pair --shape veth21 --netns \"$AD\" --rate 7kbit"),
     // br-attach
     ("", "br-attach"),
     ("", "br-attach --addr 10.0.0.1/24"),
@@ -1252,6 +1352,8 @@ const ERROR_CASES: &[(&str, &str)] = &[
     ("", "ns-ls --topology --json"),
     ("", "ns-ls --topology -o NS"),
     ("", "ns-ls --bogus"),
+    ("", "ns-ls --dot"),
+    ("", "ns-ls --topology --dot --json"),
 ];
 
 const ERRORS_HEADER: &str = "\

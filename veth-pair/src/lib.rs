@@ -31,7 +31,7 @@ Examples:
   veth-pair v0 --netns blue --peer-name v1 --peer-netns red --addr 192.0.2.1/24 --peer-addr 192.0.2.2/24 --json
 
   # A slow, lossy testenv: what veth21 sends is delayed, dropped at random, capped (netem)
-  veth-pair veth21 --netns \"$TESTENV_PID\" --addr 10.53.57.21/24 --delay 100ms --jitter 10ms --loss 1% --rate 10mbit
+  veth-pair veth21 --netns \"$TESTENV_PID\" --delay 100ms --jitter 10ms --loss 1% --rate 10mbit
 
   # Change the impairments of an existing interface (any kind), or remove them
   veth-pair --shape veth21 --netns \"$TESTENV_PID\" --rate 8mbit
@@ -122,7 +122,7 @@ pub struct Cli {
     #[arg(long)]
     peer_default_route: bool,
 
-    /// Print what was created as JSON (names, ifindexes, namespaces, addresses, impairments)
+    /// Print what was created as JSON (names, ifindexes, namespaces, addresses)
     #[arg(short = 'J', long)]
     json: bool,
 
