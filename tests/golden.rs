@@ -18,8 +18,8 @@
 //! - `impaired`: impairments, default routes and the topology as a picture (issues 14, 15), in a
 //!   topology of their own: `veth-pair --rate ... --json`, `--shape` on a port and on a testenv's
 //!   end, `--peer-default-route --json` from a host holder, a label that DOT must escape, a
-//!   namespace titled by its command; then the table, `--topology`, `--topology --dot` and
-//!   `ns-ls -p AD -J`. (`listing` pins `--topology --dot` of its topology too.)
+//!   namespace titled by its command; then the table, `--topology`, `--topology --dot`,
+//!   `ns-ls -p AD -J` and the `UPLINKS` column. (`listing` pins `--topology --dot` of its topology too.)
 //! - `errors`: a sample of bad inputs for every tool, each with its exit code and its one line on
 //!   stderr (`errors.txt`: `COMMAND => EXIT => STDERR`).
 //! - `help`: `-h` and `--help` of every tool (`help/TOOL.txt`, `help/TOOL.long.txt`, at
@@ -1158,6 +1158,7 @@ step ns-ls.impaired.table ns-ls
 step ns-ls.impaired.topology ns-ls --topology
 step ns-ls.impaired.dot ns-ls --topology --dot
 step ns-ls.impaired.json ns-ls -p "$AD" -J
+step ns-ls.uplinks.table ns-ls -o NS,PID,LABEL,UPLINKS --no-interfaces
 
 ns-unshare --stop "$HUB" "$AD" "$ODD" "$HOST"
 kill "$PLAIN"
@@ -1179,14 +1180,18 @@ fn impairments_routes_and_the_topology_as_dot() {
         let text = format!("{}{}", sc.header(&c), sc.norm.text(&c.stdout));
         g.text(id, &text);
     }
-    let c = sc.ok("ns-ls.impaired.table");
-    let columns: Vec<&str> = "NS,TYPE,NPROCS,PID,LABEL,COMMAND".split(',').collect();
-    let mut problems = Vec::new();
-    let table = sc.norm.table(&c.stdout, &columns, true, &mut problems);
-    let text = format!("{}{table}", sc.header(&c));
-    g.text("ns-ls.impaired.table", &text);
-    for p in problems {
-        g.fail(format!("ns-ls.impaired.table: {p}"));
+    for (id, columns) in
+        [("ns-ls.impaired.table", "NS,TYPE,NPROCS,PID,LABEL,COMMAND"), ("ns-ls.uplinks.table", "NS,PID,LABEL,UPLINKS")]
+    {
+        let c = sc.ok(id);
+        let columns: Vec<&str> = columns.split(',').collect();
+        let mut problems = Vec::new();
+        let table = sc.norm.table(&c.stdout, &columns, true, &mut problems);
+        let text = format!("{}{table}", sc.header(&c));
+        g.text(id, &text);
+        for p in problems {
+            g.fail(format!("{id}: {p}"));
+        }
     }
     for id in ["ns-ls.impaired.topology", "ns-ls.impaired.dot"] {
         let c = sc.ok(id);

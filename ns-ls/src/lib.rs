@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             || cli.json
             || cli.topology
             || !cli.no_interfaces
-            || cli.output.as_ref().is_some_and(|c| c.0.contains(&Column::Ifaces)),
+            || cli.output.as_ref().is_some_and(|c| c.0.contains(&Column::Ifaces) || c.0.contains(&Column::Uplinks)),
     };
     let listing = list(&query)?;
     let text = if cli.json {

@@ -121,6 +121,8 @@ pub struct Peer {
     pub label: Option<String>,
     /// The command line of `pid`.
     pub command: Option<String>,
+    /// The bridge it is a port of, if any (its `master`, when that is a bridge).
+    pub master: Option<String>,
 }
 
 /// A bridge and its ports.
@@ -406,16 +408,20 @@ pub fn list(query: &Query) -> Result<Listing> {
             Some(id) => nsids.get(&(inode, id)).copied(),
         };
         let ns = peer_ns.and_then(|p| by_inode.get(&p)).map(|&i| &namespaces[i]);
+        let data = peer_ns.and_then(|p| ok.get(&p));
+        let peer = data.and_then(|d| d.links.iter().find(|l| l.index == index));
+        let master = data
+            .zip(peer.and_then(|l| l.master))
+            .and_then(|(d, m)| d.links.iter().find(|l| l.index == m && l.is_bridge()))
+            .map(|b| b.name.clone());
         Some(Peer {
-            name: peer_ns
-                .and_then(|p| ok.get(&p))
-                .and_then(|d| d.links.iter().find(|l| l.index == index))
-                .map(|l| l.name.clone()),
+            name: peer.map(|l| l.name.clone()),
             index,
             netns: peer_ns,
             pid: ns.and_then(|n| n.pid),
             label: ns.and_then(|n| n.label.clone()),
             command: ns.and_then(|n| n.command.clone()),
+            master,
         })
     };
     let mut interfaces: HashMap<u64, Vec<Interface>> = HashMap::new();

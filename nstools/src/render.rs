@@ -34,6 +34,15 @@ fn cell(ns: &Namespace, kind: NsType, column: Column) -> String {
         Column::Ifaces => opt(ns.interfaces.as_ref().map(|i| i.len().to_string())),
         Column::ExitWith => opt(ns.exit_with.map(|p| p.to_string())),
         Column::ClaimedBy => opt(ns.claimed_by.map(|p| p.to_string())),
+        Column::Uplinks => {
+            let uplinks: Vec<String> = ns
+                .interfaces
+                .iter()
+                .flatten()
+                .filter_map(|i| i.peer.as_ref()?.master.as_ref().map(|b| format!("{}:{b}", i.name)))
+                .collect();
+            if uplinks.is_empty() { "-".into() } else { uplinks.join(",") }
+        }
     }
 }
 
@@ -433,6 +442,7 @@ mod tests {
             pid,
             label: label.map(str::to_owned),
             command: Some(format!("ns-unshare --name {}", label.unwrap_or("-"))),
+            master: None,
         })
     }
 

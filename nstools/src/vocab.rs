@@ -265,6 +265,7 @@ pub enum Column {
     Ifaces,
     ExitWith,
     ClaimedBy,
+    Uplinks,
 }
 
 /// How a column's cells line up.
@@ -276,7 +277,7 @@ enum Align {
 
 impl Column {
     /// Every column, in the order `--help` lists them.
-    pub const ALL: [Column; 11] = [
+    pub const ALL: [Column; 12] = [
         Column::Ns,
         Column::Type,
         Column::Nprocs,
@@ -288,6 +289,7 @@ impl Column {
         Column::Ifaces,
         Column::ExitWith,
         Column::ClaimedBy,
+        Column::Uplinks,
     ];
 
     /// The columns shown without `-o`.
@@ -310,6 +312,7 @@ impl Column {
             Column::ClaimedBy => {
                 ("CLAIMEDBY", "the command the holder lives for (ns-unshare | ns-exec CMD)", Align::Right)
             }
+            Column::Uplinks => ("UPLINKS", "its veths whose peer is a bridge port, as VETH:BRIDGE", Align::Left),
         }
     }
 
@@ -403,7 +406,7 @@ mod tests {
         assert_eq!(Column::parse_list("ns, label").unwrap(), [Column::Ns, Column::Label]);
         assert_eq!(
             Column::parse_list("NS,BOGUS").unwrap_err(),
-            "unknown column 'BOGUS'; known: NS,TYPE,NPROCS,PID,HOLDER,LABEL,COMMAND,BIND,IFACES,EXITWITH,CLAIMEDBY"
+            "unknown column 'BOGUS'; known: NS,TYPE,NPROCS,PID,HOLDER,LABEL,COMMAND,BIND,IFACES,EXITWITH,CLAIMEDBY,UPLINKS"
         );
         assert_eq!(Column::list(&Column::DEFAULT), "NS,TYPE,NPROCS,PID,LABEL,COMMAND");
         let right: Vec<&str> = Column::ALL.into_iter().filter(|c| c.right_aligned()).map(Column::as_str).collect();
