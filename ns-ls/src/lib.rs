@@ -38,6 +38,9 @@ Examples:
   # The namespace of Samba's selftest (the one holding selftest0), to look inside it
   ns-exec -t \"$(ns-ls --bridge selftest0 -n -o PID --no-interfaces)\" ns-ls --topology
 
+  # A testenv's veths to a bridge, for scripts: veth21:selftest0
+  ns-ls -p \"$TESTENV_PID\" -n -o UPLINKS --no-interfaces
+
   # A picture of it: namespaces, bridges, ports, veth peers, addresses and impairments
   ns-ls --topology --dot | dot -Tsvg -o topology.svg
 
