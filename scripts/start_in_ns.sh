@@ -11,9 +11,10 @@
 # ends up - one veth-pair call. Then this process becomes 'ns-exec --end-netns': it runs CMD as
 # its child with stdin untouched (Samba's daemons stop when their stdin pipe closes), passes
 # every catchable signal on to it (Samba3's forced stop sends SIGUSR1 and SIGALRM) and exits
-# with its status. When CMD ends, it terminates what CMD left running in the namespace (samba
-# 4.17's smbd starts samba-dcerpcd in a session of its own, which outlives samba by a minute)
-# and deletes the veth pair, so the testenv is gone at once and can start again.
+# with its status once the testenv is gone (namespace, addresses, IFACE-br), so it can start
+# again at once: what CMD left running in the namespace gets SIGTERM (samba 4.17's smbd starts
+# samba-dcerpcd in a session of its own, which outlives samba by a minute) and the pair is
+# deleted; with nothing left, the kernel destroys the namespace and ns-exec waits for it.
 #
 # NSTOOLS_ISOLATE (unset: the above, Samba's contract) gives the testenv more namespaces of its
 # own: a comma list of pid, uts, mount, user, ipc, or "all". Then a holder (ns-unshare) makes

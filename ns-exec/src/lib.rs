@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use clap::Parser;
 use nstools::capture::{self, Capture, CaptureFile};
+use nstools::end::Ending;
 use nstools::enter::{EnterSpec, enter};
 use nstools::error::exit;
 use nstools::exec::{Alongside, Command, exec, fork_and_wait};
@@ -286,17 +287,33 @@ pub fn run(cli: Cli) -> Result<u8> {
     };
     let cmd = Command::new(argv, extra);
     if entered.needs_fork() || cli.end_netns || exit_with.is_some() || capture.is_some() {
-        let ended = fork_and_wait(&cmd, exit_with.as_ref(), capture.as_mut().map(|c| c as &mut dyn Alongside))?;
-        if cli.end_netns {
-            // What is left in the namespace may still send packets as it ends: record them.
-            entered.target.netns.end_observed(|left| {
-                if let Some(c) = capture.as_mut() {
-                    c.record_until_gone(left, LEFTOVERS_RECORDED);
-                }
-            });
-        }
-        if let Some(Err(e)) = capture.map(Capture::finish) {
-            eprintln!("{NAME}: {}", nstools::cli::printable(&e.to_string()));
+        // With --end-netns, the end is prepared while CMD runs.
+        let mut to_end = cli.end_netns.then_some(entered.target.netns);
+        let mut ending = None;
+        let ended = fork_and_wait(&cmd, exit_with.as_ref(), capture.as_mut().map(|c| c as &mut dyn Alongside), || {
+            ending = to_end.take().map(Ending::new);
+        })?;
+        let finish = |capture: Option<Capture>| {
+            if let Some(Err(e)) = capture.map(Capture::finish) {
+                eprintln!("{NAME}: {}", nstools::cli::printable(&e.to_string()));
+            }
+        };
+        match (ending, capture) {
+            (Some(ending), Some(capture)) => {
+                // What is left in the namespace may still send packets as it ends: recorded,
+                // before the capture's socket, which holds the namespace, is closed.
+                let recording = std::cell::RefCell::new(Some(capture));
+                ending.finish_held(
+                    |left| {
+                        if let Some(c) = recording.borrow_mut().as_mut() {
+                            c.record_until_gone(left, LEFTOVERS_RECORDED);
+                        }
+                    },
+                    || finish(recording.borrow_mut().take()),
+                );
+            }
+            (Some(ending), None) => ending.finish(),
+            (None, capture) => finish(capture),
         }
         return Ok(if cli.end_netns { ended.shell_status() } else { ended.pass_on() });
     }

@@ -202,11 +202,12 @@ pub trait Alongside {
 
 /// Fork, run the command in the child, pass every catchable signal on to it, and return how it
 /// ended. With `exit_with` (a pidfd), the command gets SIGTERM when that process exits. With
-/// `alongside`, the parent serves it meanwhile.
+/// `alongside`, the parent serves it meanwhile. `forked` runs in the parent right after the fork.
 pub fn fork_and_wait(
     cmd: &Command,
     exit_with: Option<&OwnedFd>,
     mut alongside: Option<&mut dyn Alongside>,
+    forked: impl FnOnce(),
 ) -> Result<Ended> {
     // Rust ignores SIGPIPE; an ignored signal is discarded, so it could not be passed on.
     sys::default_action(Signal::SIGPIPE);
@@ -223,6 +224,7 @@ pub fn fork_and_wait(
         }
         ForkResult::Parent { child } => child,
     };
+    forked();
     let mut watched = exit_with;
     let readable = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
     loop {

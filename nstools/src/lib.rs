@@ -18,6 +18,7 @@ pub mod bridge;
 pub mod capture;
 pub mod cidr;
 pub mod cli;
+pub mod end;
 pub mod enter;
 pub mod envfile;
 pub mod error;

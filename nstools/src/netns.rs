@@ -111,45 +111,28 @@ impl Netns {
 impl Netns {
     /// The processes in this namespace that `/proc` shows, but the calling process.
     pub fn processes(&self) -> Vec<i32> {
-        // As /proc numbers it: with a PID namespace of our own, getpid() is not what it shows.
-        let me = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str()?.parse::<i32>().ok());
-        let want = format!("net:[{}]", self.inode);
-        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-        dir.flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&pid| Some(pid) != me)
-            .filter(|pid| {
-                std::fs::read_link(NsType::Net.proc_path(Some(*pid))).is_ok_and(|l| l.as_os_str() == want.as_str())
-            })
-            .collect()
+        processes_in(self.inode)
     }
 
-    /// End this namespace with the caller, instead of whenever its last process goes. If other
-    /// processes are left in it (a daemon's helpers in sessions of their own), they get SIGTERM
-    /// and its veth pairs are deleted now, so that their peers in other namespaces (a bridge
-    /// port) are gone at once, whatever the leftovers take to exit. If none is left, nothing is
-    /// done: once the caller exits, nothing holds the namespace and the kernel destroys it with
-    /// its interfaces, in batches - deleting a veth pair synchronously costs an RCU grace period
-    /// (about 28 ms here), far more than the kernel's batched clean-up. Best effort.
-    pub fn end(&self) {
-        self.end_observed(|_| {});
+    /// The network namespace of process `pid`.
+    pub fn open_pid(pid: i32) -> Result<Netns> {
+        Netns::open_path(Path::new(&NsType::Net.proc_path(Some(pid))))
     }
+}
 
-    /// [`Netns::end`], with `meanwhile` run between the SIGTERMs and the deletion of the veth
-    /// pairs, given the processes signalled (a capture records them as they end).
-    pub fn end_observed(&self, meanwhile: impl FnOnce(&[i32])) {
-        let left = self.processes();
-        if left.is_empty() {
-            return;
-        }
-        for &pid in &left {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-        }
-        meanwhile(&left);
-        if let Ok(mut nl) = crate::netlink::Netlink::open_in(self) {
-            nl.delete_veths();
-        }
-    }
+/// The processes in the network namespace `inode` that `/proc` shows, but the calling process.
+pub fn processes_in(inode: u64) -> Vec<i32> {
+    // As /proc numbers it: with a PID namespace of our own, getpid() is not what it shows.
+    let me = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str()?.parse::<i32>().ok());
+    let want = format!("net:[{inode}]");
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| Some(pid) != me)
+        .filter(|pid| {
+            std::fs::read_link(NsType::Net.proc_path(Some(*pid))).is_ok_and(|l| l.as_os_str() == want.as_str())
+        })
+        .collect()
 }
 
 impl AsFd for Netns {

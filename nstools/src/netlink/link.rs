@@ -134,6 +134,7 @@ pub struct LinkMessage<'a> {
     index: u32,
     up: Option<bool>,
     skip_stats: bool,
+    target_netnsid: Option<i32>,
     name: Option<&'a str>,
     netns: Option<BorrowedFd<'a>>,
     mtu: Option<u32>,
@@ -221,6 +222,12 @@ impl<'a> LinkMessage<'a> {
         LinkMessage { skip_stats: true, ..self }
     }
 
+    /// About the namespace that the socket's own knows as `nsid` (`IFLA_TARGET_NETNSID`), not
+    /// the socket's: a dump of another namespace's links without entering it.
+    pub fn in_netnsid(self, nsid: i32) -> Self {
+        LinkMessage { target_netnsid: Some(nsid), ..self }
+    }
+
     /// `set` with `value`, if there is one: `.with(mtu, LinkMessage::mtu)`.
     pub fn with<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
         match value {
@@ -245,6 +252,9 @@ impl<'a> LinkMessage<'a> {
         }
         if let Some(fd) = self.netns {
             attrs.push(attr(Ifla::NetNsFd, fd.as_raw_fd() as u32));
+        }
+        if let Some(nsid) = self.target_netnsid {
+            attrs.push(attr(Ifla::IfNetnsid, nsid)); // IFLA_TARGET_NETNSID
         }
         if let Some(mtu) = self.mtu {
             attrs.push(attr(Ifla::Mtu, mtu));
@@ -284,6 +294,14 @@ impl Netlink {
             Err(KernelError { errno: Errno::ENODEV, .. }) => Ok(None),
             Err(e) => Err(e.into_error(format!("cannot look up {id}"))),
         }
+    }
+
+    /// Every link of the namespace this one knows as `nsid`, asked from here: the peers'
+    /// `peer_netnsid` are then ids of this namespace's.
+    pub fn dump_links_of(&mut self, nsid: i32) -> Result<Vec<Link>> {
+        let msg = LinkMessage::new().skip_stats().in_netnsid(nsid).build();
+        msg.and_then(|msg| self.dump(Rtm::Getlink, msg, Link::from_msg))
+            .map_err(|e| e.into_error("cannot list the interfaces of another namespace"))
     }
 
     /// Every link of the namespace.

@@ -55,6 +55,30 @@ impl LinkWatch {
         Ok(LinkWatch { nl, queue: VecDeque::new() })
     }
 
+    /// From now on, only the removal (`RTM_DELLINK`) of the links `indexes` reaches this socket:
+    /// a classic BPF filter drops every other notification in the kernel, so that many waiters,
+    /// each for its own link, are not all woken by every change (at most 255 indexes).
+    pub fn only_removals_of(&self, indexes: &[u32]) -> Result<()> {
+        use libc::{BPF_ABS, BPF_H, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, sock_filter};
+        let n = u8::try_from(indexes.len()).map_err(|_| Error::sys("too many links to watch", Errno::EINVAL))?;
+        let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter { code: code as u16, jt, jf, k };
+        // Loads are big-endian; the message's fields are in host order.
+        let host = |v: u32| u32::from_be_bytes(v.to_ne_bytes());
+        let rtm_dellink = u32::from(u16::from_be_bytes(u16::from(Rtm::Dellink).to_ne_bytes()));
+        // nlmsghdr: nlmsg_type at 4; ifinfomsg after it (16): ifi_index at 20.
+        let mut program =
+            vec![op(BPF_LD | BPF_H | BPF_ABS, 0, 0, 4), op(BPF_JMP | BPF_JEQ | BPF_K, 0, n + 1, rtm_dellink)];
+        program.push(op(BPF_LD | BPF_W | BPF_ABS, 0, 0, 20));
+        for (i, index) in indexes.iter().enumerate() {
+            let left = n - 1 - i as u8; // comparisons after this one
+            program.push(op(BPF_JMP | BPF_JEQ | BPF_K, left + 1, 0, host(*index)));
+        }
+        program.push(op(BPF_RET | BPF_K, 0, 0, 0)); // drop
+        program.push(op(BPF_RET | BPF_K, 0, 0, u32::MAX)); // accept, whole
+        crate::sys::attach_filter(self.nl.as_fd(), &program)
+            .map_err(|e| Error::sys("cannot filter link notifications", e))
+    }
+
     /// Subscribe in the network namespace `ns`.
     pub fn open_in(ns: &crate::netns::Netns) -> Result<LinkWatch> {
         ns.run_in(LinkWatch::open)

@@ -1,0 +1,233 @@
+//! Ending a network namespace with the command it was made for (`ns-exec --end-netns`, what
+//! Samba's testenvs do through `start_in_ns.sh`): once the command has ended, the namespace, its
+//! addresses and the other ends of its veth pairs (a bridge port) are gone by the time the
+//! caller exits - even when the command left helpers behind.
+//!
+//! The caller stays in the namespace while the command runs (it is the PID that names the
+//! testenv: selftest starts more daemons with `nsenter -t PID --net`). Meanwhile it gets ready:
+//! it finds the other ends of the namespace's pairs in its parent process's namespace (where a
+//! testenv's pairs have theirs: selftest's). Once the command has ended:
+//!
+//! - the caller moves to its parent's namespace, subscribes there to the removal of those ends
+//!   (a filter in the kernel passes it those and nothing else), and lets go of the ended
+//!   namespace. Unless processes are left in it, the kernel destroys it, asynchronously and in
+//!   batches, removing its interfaces and their peers - far cheaper than deleting each pair
+//!   ourselves, which costs an RCU grace period, about 28 ms here, per testenv. The caller waits
+//!   for the peers to go;
+//! - if they do not go promptly, it looks for processes left in it (a daemon's helpers in
+//!   sessions of their own): they get SIGTERM, and its pairs are deleted at once, whatever the
+//!   leftovers take to exit.
+//!
+//! Where it cannot leave (no privilege over its parent's namespace, or the parent is in the same
+//! one), or something else still holds the namespace when the wait is over, the caller deletes
+//! the pairs itself.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use crate::netlink::Netlink;
+use crate::netlink::link::LinkId;
+use crate::netlink::watch::{LinkWatch, Wake};
+use crate::netns::Netns;
+use crate::vocab::LinkKind;
+
+/// How long the kernel may take to destroy the namespace, once nothing holds it, before the
+/// caller looks for processes left in it (a look at every process in `/proc`, which 60 testenvs
+/// ending at once would otherwise pay 60 times). Destruction takes an RCU grace period or two,
+/// about 30-70 ms here; a look that finds nothing is harmless.
+const DESTROYED_PROMPTLY: Duration = Duration::from_millis(150);
+
+/// How long to wait for the kernel to destroy the namespace before deleting the pairs ourselves
+/// (something else holds it: a bind mount, an open handle).
+const DESTROYED_WITHIN: Duration = Duration::from_secs(2);
+
+/// A namespace to end with a command (see the module documentation): the calling thread's.
+#[derive(Debug)]
+pub struct Ending {
+    netns: Netns,
+    home: Option<Home>,
+}
+
+impl Ending {
+    /// Get ready to end `netns`, the calling thread's, while the command runs.
+    pub fn new(netns: Netns) -> Ending {
+        let home = Home::open(&netns);
+        Ending { netns, home }
+    }
+
+    /// End it, now that the command has ended.
+    pub fn finish(self) {
+        let inode = self.netns.inode();
+        let mut home = match self.leave() {
+            Ok(home) => home,
+            Err(netns) => return end_from_inside(netns, |_| {}, || {}),
+        };
+        if home.wait_until_peers_gone(Instant::now() + DESTROYED_PROMPTLY) {
+            return;
+        }
+        let left = crate::netns::processes_in(inode);
+        if left.is_empty() {
+            home.wait_until_peers_gone(Instant::now() + DESTROYED_WITHIN);
+        } else {
+            terminate(&left);
+            home.delete_pairs_of(inode, &left);
+        }
+        home.delete_peers(); // still there: something else holds it
+    }
+
+    /// [`Ending::finish`] with something of the caller's that holds the namespace (a capture's
+    /// socket): `leftovers` is called with the processes left in it once they got SIGTERM (the
+    /// capture records them as they end), `release` before the caller is done with it.
+    pub fn finish_held(self, leftovers: impl FnOnce(&[i32]), release: impl FnOnce()) {
+        let inode = self.netns.inode();
+        let mut home = match self.leave() {
+            Ok(home) => home,
+            Err(netns) => return end_from_inside(netns, leftovers, release),
+        };
+        let left = crate::netns::processes_in(inode);
+        if left.is_empty() {
+            release();
+            home.wait_until_peers_gone(Instant::now() + DESTROYED_WITHIN);
+        } else {
+            terminate(&left);
+            leftovers(&left);
+            release();
+            home.delete_pairs_of(inode, &left);
+        }
+        home.delete_peers();
+    }
+
+    /// Move to the parent's namespace, listening for the removal of the pairs' ends there, and
+    /// let go of the namespace; give it back (the caller inside it again) where that fails.
+    fn leave(self) -> Result<Home, Netns> {
+        let Ending { netns, home } = self;
+        let Some(mut home) = home else { return Err(netns) };
+        if home.netns.enter().is_err() {
+            return Err(netns);
+        }
+        // The pairs it had when the command started (a testenv's), else those it has now.
+        if home.peers.is_empty() {
+            home.peers = home.find_peers(&netns);
+        }
+        // Many testenvs end at once: each waiter hears of its own links only.
+        let watch = LinkWatch::open().ok().filter(|w| w.only_removals_of(&home.peers).is_ok());
+        let Some(watch) = watch.filter(|_| !home.peers.is_empty()) else {
+            let _ = netns.enter();
+            return Err(netns);
+        };
+        home.watch = Some(watch);
+        drop(netns); // the caller's last hold on it
+        // Gone before the subscription (removed by someone else): not waited for.
+        let mut peers = std::mem::take(&mut home.peers);
+        peers.retain(|i| home.present(*i));
+        home.peers = peers;
+        Ok(home)
+    }
+}
+
+fn terminate(pids: &[i32]) {
+    for &pid in pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+}
+
+/// Where the caller cannot leave: everything from inside, the pairs deleted by the caller.
+fn end_from_inside(netns: Netns, leftovers: impl FnOnce(&[i32]), release: impl FnOnce()) {
+    let left = crate::netns::processes_in(netns.inode());
+    terminate(&left);
+    if !left.is_empty() {
+        leftovers(&left);
+    }
+    release();
+    delete_pairs(&netns);
+}
+
+fn delete_pairs(netns: &Netns) {
+    if let Ok(mut nl) = Netlink::open_in(netns) {
+        nl.delete_veths();
+    }
+}
+
+/// The parent process's namespace, where a testenv's pairs have their other ends; a socket
+/// there to ask, one to hear of the removal of those ends; those ends.
+#[derive(Debug)]
+struct Home {
+    netns: Netns,
+    here: Netlink,
+    watch: Option<LinkWatch>,
+    peers: Vec<u32>,
+}
+
+impl Home {
+    /// Open them from `netns`, the calling thread's, which it is back in afterwards.
+    fn open(netns: &Netns) -> Option<Home> {
+        let home = Netns::open_pid(nix::unistd::getppid().as_raw()).ok()?;
+        if home.inode() == netns.inode() || home.enter().is_err() {
+            return None;
+        }
+        let here = Netlink::open();
+        netns.enter().ok()?; // never stay out of it: it is the command's
+        let mut home = Home { netns: home, here: here.ok()?, watch: None, peers: Vec::new() };
+        home.peers = home.find_peers(netns);
+        Some(home)
+    }
+
+    /// The other ends, here, of the pairs of `netns`.
+    fn find_peers(&mut self, netns: &Netns) -> Vec<u32> {
+        let here = &mut self.here;
+        // No id: it shares no pair with this namespace.
+        let Ok(Some(id)) = here.get_nsid(netns.as_fd()) else { return Vec::new() };
+        // Its veths, asked from here, and their peers here.
+        let Ok(theirs) = here.dump_links_of(id) else { return Vec::new() };
+        theirs
+            .iter()
+            .filter(|l| l.kind == Some(LinkKind::Veth))
+            .filter_map(|veth| {
+                let index = veth.peer_index?;
+                let peer = here.get_link(LinkId::Index(index)).ok()??;
+                (peer.peer_index == Some(veth.index) && peer.peer_netnsid == Some(id)).then_some(index)
+            })
+            .collect()
+    }
+
+    fn present(&mut self, index: u32) -> bool {
+        matches!(self.here.get_link(LinkId::Index(index)), Ok(Some(_)))
+    }
+
+    /// Wait until the kernel, destroying the namespace, has removed the peers, until `deadline`;
+    /// whether they are gone.
+    fn wait_until_peers_gone(&mut self, deadline: Instant) -> bool {
+        let Some(watch) = self.watch.as_mut() else { return self.peers.is_empty() };
+        while !self.peers.is_empty() {
+            match watch.next(Some(deadline), None) {
+                Ok(Wake::Event(ev)) if !ev.new => self.peers.retain(|i| *i != ev.link.index),
+                Ok(Wake::Event(_) | Wake::Interrupted) => {}
+                Ok(Wake::Overrun) => {
+                    let here = &mut self.here;
+                    self.peers.retain(|i| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_))));
+                }
+                Ok(Wake::Timeout) | Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Delete the pairs of the namespace `inode` now, whatever the processes `left` in it take to
+    /// exit: through a handle from one of them (its pairs elsewhere too), else by their ends here.
+    fn delete_pairs_of(&mut self, inode: u64, left: &[i32]) {
+        match left.iter().find_map(|pid| Netns::open_pid(*pid).ok()) {
+            Some(netns) if netns.inode() == inode => {
+                delete_pairs(&netns);
+                self.peers.clear();
+            }
+            _ => self.delete_peers(),
+        }
+    }
+
+    /// Deleting one end of a pair deletes both.
+    fn delete_peers(&mut self) {
+        for index in std::mem::take(&mut self.peers) {
+            let _ = self.here.delete_link(index);
+        }
+    }
+}
