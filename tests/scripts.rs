@@ -196,6 +196,43 @@ fn start_in_ns_ends_what_the_daemon_left_behind() {
 }
 
 #[test]
+fn start_in_ns_is_gone_when_it_exits_and_starts_again_at_once() {
+    // Nothing left behind by the daemon: the kernel destroys the namespace, and start_in_ns.sh
+    // exits only once vethN-br is gone - so selftest can start the testenv again straight away.
+    let mut sb = sandbox!("start_in_ns_is_gone_when_it_exits_and_starts_again_at_once");
+    let work = sb.workdir("again");
+    sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
+    let exports = work.join("exports.sh");
+    std::fs::write(&exports, "NETBIOSNAME=AGAIN\nSERVER_IP=10.53.57.32\n").unwrap();
+    let selftest = sb.anchor().to_string();
+    for round in 0..5 {
+        let mut testenv = sb
+            .command("unshare")
+            .arg("--net")
+            .arg(scripts().join("start_in_ns.sh"))
+            .env("ENVNAME", "again.samba")
+            .args(["veth32".as_ref(), exports.as_os_str(), selftest.as_ref()])
+            .args(["sh", "-c", "echo up; exec cat > /dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        sb.must(&format!("{}/add_bridge_iface.sh veth32-br selftest0", scripts().display()));
+        let mut lines = BufReader::new(testenv.stdout.take().unwrap()).lines();
+        assert!(lines.any(|l| l.is_ok_and(|l| l == "up")), "round {round}: the daemon did not start");
+        // While the daemon runs, the testenv's PID is in the testenv's namespace: selftest
+        // enters it with 'nsenter -t PID --net' to start more daemons.
+        let ns = netns_of(testenv.id());
+        assert_ne!(ns, netns_of(sb.anchor()), "round {round}: the testenv PID left its namespace");
+        drop(testenv.stdin.take());
+        let status = testenv.wait().unwrap();
+        assert!(status.success(), "round {round}: {status:?}");
+        assert_eq!(sb.links(), ["lo", "selftest0"], "round {round}: veth32-br outlived start_in_ns.sh");
+    }
+}
+
+#[test]
 fn add_bridge_iface_times_out_naming_the_interface() {
     let sb = sandbox!("add_bridge_iface_times_out_naming_the_interface");
     sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
@@ -447,22 +484,53 @@ fn testenv_shape(sb: &mut Sandbox, user: Option<&str>) {
 
 #[test]
 fn demo_runs_end_to_end_as_root() {
-    let sb = sandbox!("demo_runs_end_to_end_as_root");
-    let out = sb.command(scripts().join("demo")).env("NO_COLOR", "1").output().unwrap();
+    let mut sb = sandbox!("demo_runs_end_to_end_as_root");
+    let out_dir = sb.workdir("demo");
+    let out = sb.command(scripts().join("demo")).env("NO_COLOR", "1").env("NSTOOLS_DEMO_OUT", &out_dir).output().unwrap();
     let r = Run::of(out, "demo".into());
     let text = r.ok();
     assert!(text.contains("http://10.53.57.21:8021/ -> 200 hello from the dc testenv"), "{text}");
     assert!(text.contains("http://[fd00::5357:5f15]:8021/ -> 200 hello from the dc testenv"), "{text}");
     assert!(text.contains("── veth21-br ⇄ veth21"), "{text}");
+    check_demo_extras(text, &out_dir);
     assert!(text.contains("nothing left"), "{text}");
 }
 
 #[test]
 fn demo_runs_end_to_end_as_a_plain_user() {
-    let sb = sandbox!("demo_runs_end_to_end_as_a_plain_user");
+    let mut sb = sandbox!("demo_runs_end_to_end_as_a_plain_user");
     let Some(user) = plain_user(sb.name()) else { return };
-    let r = sb.sh_as(user, &format!("NO_COLOR=1 {}", scripts().join("demo").display()));
+    let out_dir = sb.workdir("demo");
+    let r = sb.sh_as(user, &format!("NO_COLOR=1 NSTOOLS_DEMO_OUT='{}' {}", out_dir.display(), scripts().join("demo").display()));
     let text = r.ok();
     assert!(text.contains("(rootless: a user namespace)"), "{text}");
     assert!(text.contains("http://[fd00::5357:5f15]:8021/ -> 200"), "{text}");
+    check_demo_extras(text, &out_dir);
+}
+
+/// The demo's shaped link, topology with the impairment, picture and capture.
+fn check_demo_extras(text: &str, out_dir: &Path) {
+    // The second 1 MB fetch is the shaped one: 8 Mbit/s of which headers take a little.
+    let rates: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("/1mb -> 200, 1000000 bytes"))
+        .filter_map(|l| l.rsplit(": ").next()?.strip_suffix(" Mbit/s")?.parse().ok())
+        .collect();
+    assert_eq!(rates.len(), 2, "{text}");
+    assert!((6.8..=8.2).contains(&rates[1]), "shaped to {} Mbit/s:\n{text}", rates[1]);
+    assert!(rates[0] > 4.0 * rates[1], "unshaped {} Mbit/s:\n{text}", rates[0]);
+    // Delay: ping times where the kernel has netem, else the tool's one line naming it.
+    assert!(text.contains("  rtt ") || text.contains("sch_netem, CONFIG_NET_SCH_NETEM"), "{text}");
+    assert!(text.contains("[veth21: rate 8Mbit]"), "{text}");
+    let dot = std::fs::read_to_string(out_dir.join("topology.dot")).unwrap();
+    assert!(dot.contains("graph topology {") && dot.contains("rate 8Mbit"), "{dot}");
+    let svg = std::fs::read_to_string(out_dir.join("topology.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("selftest0") && svg.contains("rate 8Mbit"), "not an SVG of the topology");
+    // The capture, read by tshark: IPv4 and IPv6 TCP (the fetches) and ICMP (the ping).
+    let summary = text.split("tshark -r").nth(1).unwrap_or_else(|| panic!("no capture summary:\n{text}"));
+    for proto in ["ipv6", "tcp", "icmp"] {
+        assert!(summary.lines().any(|l| l.trim_start().starts_with(proto)), "no {proto} in the capture:\n{text}");
+    }
+    let tshark = std::process::Command::new("tshark").arg("-r").arg(out_dir.join("demo.pcap")).arg("-Y").arg("http.request").output().unwrap();
+    assert!(String::from_utf8_lossy(&tshark.stdout).lines().count() >= 4, "the HTTP requests are in the capture");
 }
