@@ -181,6 +181,8 @@ pub struct Plan {
     /// The two testenv counts of the process counts.
     pub counts: Option<(usize, usize)>,
     pub profiles: bool,
+    /// Runs of each rate-limit transfer (0: none).
+    pub rate_runs: usize,
 }
 
 impl Plan {
@@ -195,6 +197,7 @@ impl Plan {
                 listing: vec![(5, 2)],
                 counts: None,
                 profiles: false,
+                rate_runs: 0,
             },
             Size::Quick => Plan {
                 size: Size::Quick,
@@ -205,6 +208,7 @@ impl Plan {
                 listing: vec![(100, 5)],
                 counts: Some((2, 6)),
                 profiles: false,
+                rate_runs: 1,
             },
             Size::Full => Plan {
                 size: Size::Full,
@@ -215,6 +219,7 @@ impl Plan {
                 listing: vec![(100, 10), (1000, 5)],
                 counts: Some((2, 10)),
                 profiles: true,
+                rate_runs: 3,
             },
         };
         if !args.sizes.is_empty() {

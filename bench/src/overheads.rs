@@ -59,6 +59,18 @@ pub struct Size {
     pub stripped: Option<bool>,
 }
 
+/// A rate limit's accuracy: what was asked, how much was sent, the payload rates measured.
+#[derive(Debug, Clone)]
+pub struct RateRow {
+    pub rate: String,
+    pub asked_mbit: f64,
+    pub bytes: u64,
+    pub mbit: Vec<f64>,
+}
+
+/// Rates to measure: (as `tc` spells it, Mbit/s, bytes sent: about two seconds' worth at most).
+const RATES: [(&str, f64, u64); 3] = [("1mbit", 1.0, 250_000), ("8mbit", 8.0, 1_000_000), ("100mbit", 100.0, 10_000_000)];
+
 /// Everything in this module's part of the report.
 #[derive(Debug, Clone, Default)]
 pub struct Overheads {
@@ -71,6 +83,9 @@ pub struct Overheads {
     pub sizes: Vec<Size>,
     pub profiles: Vec<Profile>,
     pub profile_settings: String,
+    pub rates: Vec<RateRow>,
+    /// Why the rates were not measured, if so.
+    pub rates_skipped: Option<String>,
 }
 
 /// A command to time: label, argv.
@@ -333,8 +348,46 @@ pub fn measure(ctx: &mut Ctx, plan: &Plan) -> Result<Overheads> {
             TOOLS.iter().map(|t| (t.to_string(), fs::metadata(release.join(t)).map_or(0, |m| m.len()))).collect();
         o.profiles.push(Profile { settings: settings.clone(), sizes, exec, listing });
     }
+    // Rate limits.
+    if plan.rate_runs > 0 {
+        if which("python3").is_none() {
+            o.rates_skipped = Some("python3 is not installed".into());
+        } else {
+            for (rate, asked_mbit, bytes) in RATES {
+                eprintln!("  rate limit {rate}: {bytes} bytes over TCP, {} runs", plan.rate_runs);
+                o.rates.push(RateRow { rate: rate.into(), asked_mbit, bytes, mbit: rate_runs(ctx, rate, bytes, plan.rate_runs)? });
+            }
+        }
+    }
     ensure!(tagged(&tag).is_empty(), "processes left behind");
     Ok(o)
+}
+
+/// `bench/variants/rate.sh`: payload rates (Mbit/s) of `runs` transfers of `bytes` from a
+/// testenv limited to `rate`.
+fn rate_runs(ctx: &mut Ctx, rate: &str, bytes: u64, runs: usize) -> Result<Vec<f64>> {
+    let tag = ctx.tag();
+    let out = ctx
+        .command("sh", &tag)
+        .arg(ctx.variants.join("rate.sh"))
+        .args([rate, &bytes.to_string(), &runs.to_string()])
+        .env("BENCH_SCRIPTS", ctx.root.join("scripts"))
+        .env("NSTOOLS_SELFTEST_LABEL", format!("bench-rate-{tag}"))
+        .stdin(Stdio::null())
+        .output()?;
+    ensure!(out.status.success(), "rate.sh {rate}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mbit: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.strip_prefix("transfer ")?.split_whitespace();
+            let (n, secs): (f64, f64) = (w.next()?.parse().ok()?, w.next()?.parse().ok()?);
+            (n as u64 == bytes).then(|| n * 8.0 / secs / 1e6)
+        })
+        .collect();
+    ensure!(mbit.len() == runs, "rate.sh {rate}: {runs} transfers expected, got: {text}");
+    ctx.check_clean(&tag)?;
+    Ok(mbit)
 }
 
 fn argv_label(argv: &[String]) -> String {

@@ -638,6 +638,7 @@ fn render_overheads(w: &mut String, o: &Overheads, results: &Results, ctx: &Ctx)
         let _ = writeln!(w);
     }
 
+    render_rates(w, o);
     let _ = writeln!(w, "### Memory\n");
     if let Some((rss, anon)) = o.holder {
         let _ = writeln!(
@@ -713,4 +714,38 @@ fn render_overheads(w: &mut String, o: &Overheads, results: &Results, ctx: &Ctx)
     if results.plan.size != Size::Full {
         let _ = writeln!(w, "_This is a {:?} run: too small for conclusions._", results.plan.size);
     }
+}
+
+fn render_rates(w: &mut String, o: &Overheads) {
+    if o.rates.is_empty() && o.rates_skipped.is_none() {
+        return;
+    }
+    let _ = writeln!(w, "### Rate limits\n");
+    if let Some(why) = &o.rates_skipped {
+        let _ = writeln!(w, "Not measured: {why}.\n");
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "Two testenvs (`scripts/testenv`); what `src` sends limited with `testenv shape src --rate RATE` \
+         (veth-pair sets a tbf qdisc by netlink); then TCP payload from `src` to `dst` (python3 at \
+         both ends), timed from the first byte sent to the receiver's byte count coming back. The \
+         payload is what an application gets: the rate also carries the TCP/IP and Ethernet headers \
+         (66 of every 1,514 bytes of a full segment, 4.4%) and the ACKs' way back is not limited.\n"
+    );
+    let _ = writeln!(w, "| rate | sent | payload rate (median) | runs | payload / rate |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for r in &o.rates {
+        let m = median(&r.mbit);
+        let _ = writeln!(
+            w,
+            "| `--rate {}` | {} kB | {:.2} Mbit/s | {} | {:.1}% |",
+            r.rate,
+            r.bytes / 1000,
+            m,
+            r.mbit.len(),
+            100.0 * m / r.asked_mbit
+        );
+    }
+    let _ = writeln!(w);
 }
