@@ -149,33 +149,36 @@ fn replay_samba(sb: &mut Sandbox, isolate: Option<&str>) {
     eprintln!("Samba sequence replayed in {:?}", start.elapsed());
 }
 
+/// `unshare --net start_in_ns.sh vethN EXPORTS SELFTEST sh -c DAEMON` as selftest runs it, in
+/// `work` (the bridge made first, if missing), its stdin a pipe; the caller adds the rest.
+fn start_in_ns(sb: &mut Sandbox, work: &Path, n: u32, daemon: &str) -> std::process::Command {
+    if !sb.links().iter().any(|l| l == "selftest0") {
+        sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
+    }
+    let exports = work.join("exports.sh");
+    std::fs::write(&exports, format!("NETBIOSNAME=ENV{n}\nSERVER_IP=10.53.57.{n}\n")).unwrap();
+    let selftest = sb.anchor().to_string();
+    let mut cmd = sb.command("unshare");
+    cmd.arg("--net")
+        .arg(scripts().join("start_in_ns.sh"))
+        .env("ENVNAME", format!("env{n}.samba"))
+        .args([format!("veth{n}"), exports.display().to_string(), selftest])
+        .args(["sh", "-c", daemon])
+        .current_dir(work)
+        .stdin(Stdio::piped());
+    cmd
+}
+
 #[test]
 fn start_in_ns_ends_what_the_daemon_left_behind() {
     // A daemon that starts a helper in a session of its own (as samba 4.17's smbd starts
     // samba-dcerpcd, which outlives samba by a minute), then runs until its stdin closes.
     let mut sb = sandbox!("start_in_ns_ends_what_the_daemon_left_behind");
     let work = sb.workdir("leftover");
-    sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
-    let exports = work.join("exports.sh");
-    std::fs::write(&exports, "NETBIOSNAME=LEFT\nSERVER_IP=10.53.57.31\n").unwrap();
-    let selftest = sb.anchor().to_string();
     let daemon = "setsid sh -c 'echo $$ > helper.pid; exec sleep infinity' < /dev/null > /dev/null 2>&1 &
                   cat > /dev/null; exit 3";
-    let mut testenv = sb
-        .command("unshare")
-        .arg("--net")
-        .arg(scripts().join("start_in_ns.sh"))
-        .env("ENVNAME", "left.samba")
-        .arg("veth31")
-        .arg(&exports)
-        .arg(&selftest)
-        .args(["sh", "-c", daemon])
-        .current_dir(&work)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut testenv =
+        start_in_ns(&mut sb, &work, 31, daemon).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     sb.must(&format!("{}/add_bridge_iface.sh veth31-br selftest0", scripts().display()));
     let pid_file = work.join("helper.pid");
     assert!(nstools_tests::wait_until(Duration::from_secs(5), || {
@@ -201,19 +204,8 @@ fn start_in_ns_is_gone_when_it_exits_and_starts_again_at_once() {
     // exits only once vethN-br is gone - so selftest can start the testenv again straight away.
     let mut sb = sandbox!("start_in_ns_is_gone_when_it_exits_and_starts_again_at_once");
     let work = sb.workdir("again");
-    sb.must(&format!("{}/create_bridge.sh selftest0 10.53.57.11 fd00::5357:5f0b", scripts().display()));
-    let exports = work.join("exports.sh");
-    std::fs::write(&exports, "NETBIOSNAME=AGAIN\nSERVER_IP=10.53.57.32\n").unwrap();
-    let selftest = sb.anchor().to_string();
     for round in 0..5 {
-        let mut testenv = sb
-            .command("unshare")
-            .arg("--net")
-            .arg(scripts().join("start_in_ns.sh"))
-            .env("ENVNAME", "again.samba")
-            .args(["veth32".as_ref(), exports.as_os_str(), selftest.as_ref()])
-            .args(["sh", "-c", "echo up; exec cat > /dev/null"])
-            .stdin(Stdio::piped())
+        let mut testenv = start_in_ns(&mut sb, &work, 32, "echo up; exec cat > /dev/null")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -486,7 +478,8 @@ fn testenv_shape(sb: &mut Sandbox, user: Option<&str>) {
 fn demo_runs_end_to_end_as_root() {
     let mut sb = sandbox!("demo_runs_end_to_end_as_root");
     let out_dir = sb.workdir("demo");
-    let out = sb.command(scripts().join("demo")).env("NO_COLOR", "1").env("NSTOOLS_DEMO_OUT", &out_dir).output().unwrap();
+    let out =
+        sb.command(scripts().join("demo")).env("NO_COLOR", "1").env("NSTOOLS_DEMO_OUT", &out_dir).output().unwrap();
     let r = Run::of(out, "demo".into());
     let text = r.ok();
     assert!(text.contains("http://10.53.57.21:8021/ -> 200 hello from the dc testenv"), "{text}");
@@ -501,7 +494,10 @@ fn demo_runs_end_to_end_as_a_plain_user() {
     let mut sb = sandbox!("demo_runs_end_to_end_as_a_plain_user");
     let Some(user) = plain_user(sb.name()) else { return };
     let out_dir = sb.workdir("demo");
-    let r = sb.sh_as(user, &format!("NO_COLOR=1 NSTOOLS_DEMO_OUT='{}' {}", out_dir.display(), scripts().join("demo").display()));
+    let r = sb.sh_as(
+        user,
+        &format!("NO_COLOR=1 NSTOOLS_DEMO_OUT='{}' {}", out_dir.display(), scripts().join("demo").display()),
+    );
     let text = r.ok();
     assert!(text.contains("(rootless: a user namespace)"), "{text}");
     assert!(text.contains("http://[fd00::5357:5f15]:8021/ -> 200"), "{text}");
@@ -525,12 +521,21 @@ fn check_demo_extras(text: &str, out_dir: &Path) {
     let dot = std::fs::read_to_string(out_dir.join("topology.dot")).unwrap();
     assert!(dot.contains("graph topology {") && dot.contains("rate 8Mbit"), "{dot}");
     let svg = std::fs::read_to_string(out_dir.join("topology.svg")).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("selftest0") && svg.contains("rate 8Mbit"), "not an SVG of the topology");
+    assert!(
+        svg.contains("<svg") && svg.contains("selftest0") && svg.contains("rate 8Mbit"),
+        "not an SVG of the topology"
+    );
     // The capture, read by tshark: IPv4 and IPv6 TCP (the fetches) and ICMP (the ping).
     let summary = text.split("tshark -r").nth(1).unwrap_or_else(|| panic!("no capture summary:\n{text}"));
     for proto in ["ipv6", "tcp", "icmp"] {
         assert!(summary.lines().any(|l| l.trim_start().starts_with(proto)), "no {proto} in the capture:\n{text}");
     }
-    let tshark = std::process::Command::new("tshark").arg("-r").arg(out_dir.join("demo.pcap")).arg("-Y").arg("http.request").output().unwrap();
+    let tshark = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(out_dir.join("demo.pcap"))
+        .arg("-Y")
+        .arg("http.request")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&tshark.stdout).lines().count() >= 4, "the HTTP requests are in the capture");
 }
