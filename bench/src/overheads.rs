@@ -69,7 +69,8 @@ pub struct RateRow {
 }
 
 /// Rates to measure: (as `tc` spells it, Mbit/s, bytes sent: about two seconds' worth at most).
-const RATES: [(&str, f64, u64); 3] = [("1mbit", 1.0, 250_000), ("8mbit", 8.0, 1_000_000), ("100mbit", 100.0, 10_000_000)];
+const RATES: [(&str, f64, u64); 3] =
+    [("1mbit", 1.0, 250_000), ("8mbit", 8.0, 1_000_000), ("100mbit", 100.0, 10_000_000)];
 
 /// Everything in this module's part of the report.
 #[derive(Debug, Clone, Default)]
@@ -355,7 +356,12 @@ pub fn measure(ctx: &mut Ctx, plan: &Plan) -> Result<Overheads> {
         } else {
             for (rate, asked_mbit, bytes) in RATES {
                 eprintln!("  rate limit {rate}: {bytes} bytes over TCP, {} runs", plan.rate_runs);
-                o.rates.push(RateRow { rate: rate.into(), asked_mbit, bytes, mbit: rate_runs(ctx, rate, bytes, plan.rate_runs)? });
+                o.rates.push(RateRow {
+                    rate: rate.into(),
+                    asked_mbit,
+                    bytes,
+                    mbit: rate_runs(ctx, rate, bytes, plan.rate_runs)?,
+                });
             }
         }
     }
