@@ -90,13 +90,7 @@ fi
 
 if [ -n "$pcap" ]; then
     # As below, with the capture open before the pair is made (by the shell that becomes CMD).
-    nstools_netns_inode $$
-    own_ns=$nstools_inode
-    nstools_netns_inode "$parent_pid" || nstools_inode=
-    end=--end-netns
-    [ "$own_ns" != "$nstools_inode" ] || end=
-    # shellcheck disable=SC2086 # $end: one constant flag, or none
-    exec ns-exec -t $$ $end --capture "$pcap" -- /bin/sh -c '
+    exec ns-exec -t $$ --end-netns --capture "$pcap" -- /bin/sh -c '
         veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit
         shift 4
         exec "$@"' \
@@ -105,11 +99,6 @@ fi
 
 veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"}
 
-# The daemon ends the testenv: 'ns-exec --end-netns' ends this network namespace with it. Unless
-# it is PARENT_PID's (start_in_ns.sh run without 'unshare --net'): then there is no namespace of
-# our own to end, and the daemon simply replaces this shell.
-nstools_netns_inode $$
-own_ns=$nstools_inode
-nstools_netns_inode "$parent_pid" || nstools_inode=
-[ "$own_ns" != "$nstools_inode" ] || exec "$@"
+# The daemon ends the testenv: 'ns-exec --end-netns' ends this network namespace with it (not
+# one our parent is in too: start_in_ns.sh run without 'unshare --net' has none of its own).
 exec ns-exec -t $$ --end-netns -- "$@"

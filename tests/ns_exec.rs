@@ -213,6 +213,22 @@ fn entering_a_mount_namespace_keeps_the_working_directory() {
 }
 
 #[test]
+fn end_netns_leaves_a_namespace_its_parent_is_in() {
+    // ns-exec's parent (the shell) is in the target's namespace: it is not CMD's own, so
+    // nothing in it is ended - no SIGTERM to its processes, no veth deleted.
+    let mut sb = sandbox!("end_netns_leaves_a_namespace_its_parent_is_in");
+    let anchor = sb.anchor();
+    sb.must("ip link add ep0 type veth peer name ep1");
+    let r = Run::of(
+        sb.command("sh").args(["-c", "ns-exec -t $$ --end-netns -- true; echo done"]).output().unwrap(),
+        "ns-exec --end-netns in the parent's namespace".into(),
+    );
+    assert_eq!(r.ok(), "done\n");
+    assert!(nstools_tests::alive(anchor), "a process of the parent's namespace got SIGTERM");
+    assert!(sb.links().iter().any(|l| l == "ep0"), "a veth of the parent's namespace was deleted: {:?}", sb.links());
+}
+
+#[test]
 fn end_netns_passes_every_signal_on_then_ends_the_namespace() {
     let sb = sandbox!("end_netns_passes_every_signal_on_then_ends_the_namespace");
     let p = holder(&sb);

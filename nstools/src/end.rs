@@ -18,9 +18,9 @@
 //!   sessions of their own): they get SIGTERM, and its pairs are deleted at once, whatever the
 //!   leftovers take to exit.
 //!
-//! Where it cannot leave (no privilege over its parent's namespace, or the parent is in the same
-//! one), or something else still holds the namespace when the wait is over, the caller deletes
-//! the pairs itself.
+//! Where it cannot leave (no privilege over its parent's namespace), or something else still
+//! holds the namespace when the wait is over, the caller deletes the pairs itself. A namespace
+//! the parent is in too is not the command's own: it is left as it is.
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -45,45 +45,51 @@ const DESTROYED_WITHIN: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Ending {
     netns: Netns,
-    home: Option<Home>,
+    home: Home,
+}
+
+/// Where the caller goes once the command has ended.
+#[derive(Debug)]
+enum Home {
+    /// The parent process is in the namespace too (the command was not given one of its own):
+    /// it is not the command's to end, and nothing is done.
+    Shared,
+    /// The parent's namespace cannot be entered: the caller ends it from inside.
+    Closed,
+    Open(Parent),
 }
 
 impl Ending {
     /// Get ready to end `netns`, the calling thread's, while the command runs.
     pub fn new(netns: Netns) -> Ending {
-        let home = Home::open(&netns);
+        let home = Parent::open(&netns);
         Ending { netns, home }
     }
 
     /// End it, now that the command has ended.
     pub fn finish(self) {
-        let inode = self.netns.inode();
-        let mut home = match self.leave() {
-            Ok(home) => home,
-            Err(netns) => return end_from_inside(netns, |_| {}, || {}),
-        };
-        if home.wait_until_peers_gone(Instant::now() + DESTROYED_PROMPTLY) {
-            return;
-        }
-        let left = crate::netns::processes_in(inode);
-        if left.is_empty() {
-            home.wait_until_peers_gone(Instant::now() + DESTROYED_WITHIN);
-        } else {
-            terminate(&left);
-            home.delete_pairs_of(inode, &left);
-        }
-        home.delete_peers(); // still there: something else holds it
+        self.end(false, |_| {}, || {});
     }
 
     /// [`Ending::finish`] with something of the caller's that holds the namespace (a capture's
     /// socket): `leftovers` is called with the processes left in it once they got SIGTERM (the
     /// capture records them as they end), `release` before the caller is done with it.
     pub fn finish_held(self, leftovers: impl FnOnce(&[i32]), release: impl FnOnce()) {
+        self.end(true, leftovers, release);
+    }
+
+    fn end(self, held: bool, leftovers: impl FnOnce(&[i32]), release: impl FnOnce()) {
         let inode = self.netns.inode();
         let mut home = match self.leave() {
-            Ok(home) => home,
+            Ok(Some(home)) => home,
+            Ok(None) => return release(),
             Err(netns) => return end_from_inside(netns, leftovers, release),
         };
+        // Unless something of ours holds it, the kernel is destroying it now - if nothing else
+        // is left in it, which is looked for only when it takes long.
+        if !held && home.wait_until_peers_gone(Instant::now() + DESTROYED_PROMPTLY) {
+            return;
+        }
         let left = crate::netns::processes_in(inode);
         if left.is_empty() {
             release();
@@ -94,14 +100,19 @@ impl Ending {
             release();
             home.delete_pairs_of(inode, &left);
         }
-        home.delete_peers();
+        home.delete_peers(); // still there: something else holds it
     }
 
     /// Move to the parent's namespace, listening for the removal of the pairs' ends there, and
-    /// let go of the namespace; give it back (the caller inside it again) where that fails.
-    fn leave(self) -> Result<Home, Netns> {
+    /// let go of the namespace (None: it is not ours to end); give it back (the caller inside it
+    /// again) where that fails.
+    fn leave(self) -> Result<Option<Parent>, Netns> {
         let Ending { netns, home } = self;
-        let Some(mut home) = home else { return Err(netns) };
+        let mut home = match home {
+            Home::Shared => return Ok(None),
+            Home::Closed => return Err(netns),
+            Home::Open(home) => home,
+        };
         if home.netns.enter().is_err() {
             return Err(netns);
         }
@@ -110,8 +121,8 @@ impl Ending {
             home.peers = home.find_peers(&netns);
         }
         // Many testenvs end at once: each waiter hears of its own links only.
-        let watch = LinkWatch::open().ok().filter(|w| w.only_removals_of(&home.peers).is_ok());
-        let Some(watch) = watch.filter(|_| !home.peers.is_empty()) else {
+        let watch = (!home.peers.is_empty()).then(LinkWatch::open).and_then(Result::ok);
+        let Some(watch) = watch.filter(|w| w.only_removals_of(&home.peers).is_ok()) else {
             let _ = netns.enter();
             return Err(netns);
         };
@@ -121,7 +132,7 @@ impl Ending {
         let mut peers = std::mem::take(&mut home.peers);
         peers.retain(|i| home.present(*i));
         home.peers = peers;
-        Ok(home)
+        Ok(Some(home))
     }
 }
 
@@ -151,25 +162,31 @@ fn delete_pairs(netns: &Netns) {
 /// The parent process's namespace, where a testenv's pairs have their other ends; a socket
 /// there to ask, one to hear of the removal of those ends; those ends.
 #[derive(Debug)]
-struct Home {
+struct Parent {
     netns: Netns,
     here: Netlink,
     watch: Option<LinkWatch>,
     peers: Vec<u32>,
 }
 
-impl Home {
+impl Parent {
     /// Open them from `netns`, the calling thread's, which it is back in afterwards.
-    fn open(netns: &Netns) -> Option<Home> {
-        let home = Netns::open_pid(nix::unistd::getppid().as_raw()).ok()?;
-        if home.inode() == netns.inode() || home.enter().is_err() {
-            return None;
+    fn open(netns: &Netns) -> Home {
+        let Ok(home) = Netns::open_pid(nix::unistd::getppid().as_raw()) else { return Home::Closed };
+        if home.inode() == netns.inode() {
+            return Home::Shared;
+        }
+        if home.enter().is_err() {
+            return Home::Closed;
         }
         let here = Netlink::open();
-        netns.enter().ok()?; // never stay out of it: it is the command's
-        let mut home = Home { netns: home, here: here.ok()?, watch: None, peers: Vec::new() };
-        home.peers = home.find_peers(netns);
-        Some(home)
+        if netns.enter().is_err() {
+            return Home::Closed; // never happens: it was the caller's a moment ago
+        }
+        let Ok(here) = here else { return Home::Closed };
+        let mut parent = Parent { netns: home, here, watch: None, peers: Vec::new() };
+        parent.peers = parent.find_peers(netns);
+        Home::Open(parent)
     }
 
     /// The other ends, here, of the pairs of `netns`.
