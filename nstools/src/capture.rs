@@ -76,9 +76,27 @@ const ARPHRD_LOOPBACK: u16 = 772;
 pub struct CaptureFile {
     file: File,
     shown: String,
-    /// Set when this capture made the file: its folder and name, to remove it if the capture
-    /// cannot start (by folder descriptor: the path may mean something else by then).
-    made: Option<(File, std::ffi::OsString)>,
+    made: Made,
+}
+
+/// The file a capture made: its folder and name, to remove it when dropped before the capture
+/// was finished - it could not start, or the command never ran (by folder descriptor: the path
+/// may mean something else by then). Empty for a file that was there already.
+#[derive(Debug)]
+struct Made(Option<(File, std::ffi::OsString)>);
+
+impl Made {
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if let Some((folder, name)) = &self.0 {
+            let _ = nix::unistd::unlinkat(folder, name.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        }
+    }
 }
 
 impl CaptureFile {
@@ -101,14 +119,7 @@ impl CaptureFile {
             }
             Err(e) => return Err(fail(&e)),
         };
-        Ok(CaptureFile { file, shown, made })
-    }
-
-    /// Give up before the capture started: remove the file if this capture made it.
-    fn discard(self) {
-        if let Some((folder, name)) = &self.made {
-            let _ = nix::unistd::unlinkat(folder, name.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-        }
+        Ok(CaptureFile { file, shown, made: Made(made) })
     }
 }
 
@@ -178,6 +189,7 @@ pub struct Capture {
     socket: Option<OwnedFd>,
     out: Writer,
     shown: String,
+    made: Made,
     /// Interface index → (pcapng interface number, recorded as Linux cooked packets).
     interfaces: HashMap<i32, (u32, bool)>,
     buf: Vec<u8>,
@@ -198,15 +210,11 @@ impl std::fmt::Debug for Writer {
 impl Capture {
     /// Start recording every interface of the calling thread's network namespace into `file`
     /// (overwriting what it held). Needs CAP_NET_RAW over the namespace. On failure the file is
-    /// removed if it was made for this capture, and left untouched otherwise.
+    /// removed if it was made for this capture, and left untouched otherwise - as when the
+    /// capture is dropped without [`Capture::finish`] (the command never ran).
     pub fn start(file: CaptureFile, options: &Options) -> Result<Capture> {
-        match Capture::open(&file, options) {
-            Ok(socket) => Capture::begin(file, socket),
-            Err(e) => {
-                file.discard();
-                Err(e)
-            }
-        }
+        let socket = Capture::open(&file, options)?;
+        Capture::begin(file, socket)
     }
 
     fn open(file: &CaptureFile, options: &Options) -> Result<OwnedFd> {
@@ -253,11 +261,11 @@ impl Capture {
     }
 
     fn begin(file: CaptureFile, socket: OwnedFd) -> Result<Capture> {
-        let shown = file.shown.clone();
+        let CaptureFile { file, shown, made } = file;
         let fail = |e: &std::io::Error| Error::io(format!("cannot capture to {shown}"), e);
-        let is_file = file.file.metadata().map_err(|e| fail(&e))?.is_file();
-        if file.made.is_none() && is_file {
-            file.file.set_len(0).map_err(|e| fail(&e))?;
+        let is_file = file.metadata().map_err(|e| fail(&e))?.is_file();
+        if made.0.is_none() && is_file {
+            file.set_len(0).map_err(|e| fail(&e))?;
         }
         let section = SectionHeaderBlock {
             options: vec![SectionHeaderOption::UserApplication(Cow::Owned(format!(
@@ -266,13 +274,14 @@ impl Capture {
             )))],
             ..Default::default()
         };
-        let writer = BufWriter::with_capacity(64 << 10, file.file);
+        let writer = BufWriter::with_capacity(64 << 10, file);
         let mut out = PcapNgWriter::with_section_header(writer, section).map_err(|e| pcap_error(&shown, e))?;
         out.get_mut().flush().map_err(|e| fail(&e))?;
         Ok(Capture {
             socket: Some(socket),
             out: Writer(out),
             shown,
+            made,
             interfaces: HashMap::new(),
             buf: vec![0; SNAPLEN],
             cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
@@ -413,6 +422,7 @@ impl Capture {
     /// Read what the kernel still holds, flush and close. Returns the packets written, or the
     /// error that stopped the capture.
     pub fn finish(mut self) -> Result<u64> {
+        self.made.keep();
         // Everything queued when the command ended, not what arrives forever after.
         let mut rounds = 0;
         while self.socket.is_some() && rounds < 64 {

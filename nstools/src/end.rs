@@ -56,7 +56,7 @@ enum Home {
     Shared,
     /// The parent's namespace cannot be entered: the caller ends it from inside.
     Closed,
-    Open(Parent),
+    Open(Box<Parent>),
 }
 
 impl Ending {
@@ -111,7 +111,7 @@ impl Ending {
         let mut home = match home {
             Home::Shared => return Ok(None),
             Home::Closed => return Err(netns),
-            Home::Open(home) => home,
+            Home::Open(home) => *home,
         };
         if home.netns.enter().is_err() {
             return Err(netns);
@@ -186,7 +186,7 @@ impl Parent {
         let Ok(here) = here else { return Home::Closed };
         let mut parent = Parent { netns: home, here, watch: None, peers: Vec::new() };
         parent.peers = parent.find_peers(netns);
-        Home::Open(parent)
+        Home::Open(Box::new(parent))
     }
 
     /// The other ends, here, of the pairs of `netns`.
