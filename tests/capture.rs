@@ -323,6 +323,10 @@ fn ns_exec_capture_errors_are_one_line_and_nothing_runs() {
     sb.run("ns-exec", &["-t", &pid, "--capture", f, "--capture-interface", "nope0", "--", "touch", m])
         .fails(125, "no interface 'nope0' here: No such device (ENODEV)");
     assert!(!Path::new(f).exists(), "a file made for a capture that did not start is removed");
+    // Started, then a failure before CMD runs (--wd): the file goes too.
+    sb.run("ns-exec", &["-t", &pid, "--capture", f, "--wd", "/nonexistent", "--", "touch", m])
+        .fails(125, "cannot change directory to /nonexistent");
+    assert!(!Path::new(f).exists(), "a file made for a capture whose command never ran is removed");
     if Readers::get(sb.name()).is_some() {
         sb.run("ns-exec", &["-t", &pid, "--capture", f, "--capture-filter", "tcp port", "--", "touch", m])
             .fails(125, "cannot compile the capture filter 'tcp port'");
