@@ -23,6 +23,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use rustix::net::sockopt::Timeout;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
     SendFlags, SocketAddrUnix, SocketFlags, SocketType,
@@ -107,12 +108,20 @@ impl Listener {
     }
 }
 
+/// How long a claimant waits for a holder's listener and answer.
+const CLAIM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The claimant's side (`ns-exec`): tie the holder that printed into `pipe` to the process of
 /// `pidfd`. True if a holder took the claim; false if there is none (the target came from
 /// somewhere else than `ns-unshare`) or it refused.
 pub fn claim(pipe: BorrowedFd<'_>, pidfd: BorrowedFd<'_>) -> bool {
     let Some(id) = PipeId::of(pipe) else { return false };
     let (Some(sock), Some(addr)) = (seqpacket(SocketFlags::empty()), id.address()) else { return false };
+    // A live holder answers at once; a second bounds a stuck one, or a listener whose queue a
+    // stranger filled (connect waits for room as long as sending may).
+    for direction in [Timeout::Send, Timeout::Recv] {
+        let _ = rustix::net::sockopt::set_socket_timeout(&sock, direction, Some(CLAIM_TIMEOUT));
+    }
     if rustix::net::connect(&sock, &addr).is_err() {
         return false;
     }
@@ -130,12 +139,6 @@ pub fn claim(pipe: BorrowedFd<'_>, pidfd: BorrowedFd<'_>) -> bool {
     if rustix::net::sendmsg(&sock, &[IoSlice::new(b"claim")], &mut control, SendFlags::NOSIGNAL).is_err() {
         return false;
     }
-    // The answer comes at once from a live holder; a second bounds a stuck one.
-    let _ = rustix::net::sockopt::set_socket_timeout(
-        &sock,
-        rustix::net::sockopt::Timeout::Recv,
-        Some(std::time::Duration::from_secs(1)),
-    );
     let mut reply = [0u8; 1];
     matches!(rustix::net::recv(&sock, &mut reply, RecvFlags::empty()), Ok((1, _))) && reply[0] == ACCEPTED
 }
