@@ -63,8 +63,8 @@ fn ns_inode(path: &str) -> Option<u64> {
 /// such namespace file: an older kernel).
 fn already_in(target: &Target, t: NsType) -> bool {
     let theirs = match (target.pid, t) {
+        (_, NsType::Net) => Some(target.netns.inode()),
         (Some(pid), _) => ns_inode(&t.proc_path(Some(pid))),
-        (None, NsType::Net) => Some(target.netns.inode()),
         (None, NsType::User) => {
             sys::ns_owner_userns(&target.netns).ok().and_then(|fd| nix::sys::stat::fstat(&fd).ok()).map(|st| st.st_ino)
         }

@@ -192,7 +192,8 @@ fn inode_of_link(target: &std::path::Path) -> Option<u64> {
     text.rsplit_once('[')?.1.strip_suffix(']')?.parse().ok()
 }
 
-fn cmdline(pid: i32) -> Option<Vec<String>> {
+/// The command line of process `pid` (none for a kernel thread or a process gone).
+pub(crate) fn cmdline(pid: i32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<String> =
         raw.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();

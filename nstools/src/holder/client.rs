@@ -49,12 +49,11 @@ impl Identity {
         if !is_holder(&comm) {
             return None;
         }
-        let args = cmdline(pid).unwrap_or_default();
+        let args = crate::listing::cmdline(pid).unwrap_or_default();
         Some(Identity {
             pid,
             label: label_from_cmdline(&args),
-            exit_with: pidfd_target(pid, slot::EXIT_WITH)
-                .or_else(|| flag_value(&args, "--exit-with").and_then(|v| v.parse().ok())),
+            exit_with: pidfd_target(pid, slot::EXIT_WITH),
             claimed_by: pidfd_target(pid, slot::CLAIMED_BY),
             uid: uid_of(pid),
             made: made_types(&args),
@@ -99,13 +98,6 @@ fn pidfd_target(pid: i32, slot: i32) -> Option<i32> {
 fn uid_of(pid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()
-}
-
-fn cmdline(pid: i32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> =
-        raw.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-    (!args.is_empty()).then_some(args)
 }
 
 /// The value of `--flag VALUE` or `--flag=VALUE` in a command line.
