@@ -172,8 +172,9 @@ fn bad_arguments_are_refused_and_leave_nothing() {
     sb.run("ns-unshare", &["--name", ""]).fails(2, "label");
     sb.run("ns-unshare", &["--bind-file", "nocolon"]).fails(2, "SRC:DEST");
     // A closed stdout: the holder is stopped again.
-    let out = sb.must("ns-unshare --name closed-pipe | true; sleep 0.2; ns-ls --owned --json");
-    assert!(!out.contains("closed-pipe"), "holder left behind: {out}");
+    sb.must("ns-unshare --name closed-pipe | true");
+    let listed = || sb.must("ns-ls --owned --json").contains("\"closed-pipe\"");
+    assert!(wait_until(Duration::from_secs(5), || !listed()), "holder left behind");
 }
 
 #[test]

@@ -257,12 +257,11 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     // Opened before entering anything: the PID names a process of the caller's PID namespace.
     let exit_with = match &cli.exit_with {
-        Some(TargetSpec::Path(_)) => {
-            return Err(Error::usage("--exit-with needs a process").detail("give a PID, PID:INODE or a holder's label"));
+        Some(t) => {
+            Some(nstools::netns::open_process(t).map_err(|e| e.context("--exit-with"))?.map(|(_, fd)| fd).ok_or_else(
+                || Error::usage("--exit-with needs a process").detail("give a PID, PID:INODE or a holder's label"),
+            )?)
         }
-        Some(t) => Some(nstools::Target::open(t).map_err(|e| e.context("--exit-with"))?.pidfd.ok_or_else(|| {
-            Error::usage("--exit-with needs a process").detail("give a PID, PID:INODE or a holder's label")
-        })?),
         None => None,
     };
     // Opened with the caller's view of paths and credentials; recording starts once entered.

@@ -146,12 +146,9 @@ fn parse_bind_file(s: &str) -> std::result::Result<(PathBuf, PathBuf), String> {
     }
 }
 
-/// The process a `--exit-with` target names: its PID (a namespace file names none).
-fn process_of(target: &TargetSpec) -> Result<i32> {
-    let opened = match target {
-        TargetSpec::Path(_) => None, // a namespace file, never a process
-        _ => nstools::Target::open(target)?.pid,
-    };
+/// The process a `--exit-with` target names: a pidfd (a namespace file names none).
+fn process_of(target: &TargetSpec) -> Result<std::os::fd::OwnedFd> {
+    let opened = nstools::netns::open_process(target)?.map(|(_, pidfd)| pidfd);
     opened.ok_or_else(|| {
         Error::usage(format!("{target} is not a process"))
             .detail("give a PID, PID:INODE or a holder's label: the holder exits with that process")

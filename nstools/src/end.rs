@@ -172,7 +172,7 @@ struct Parent {
 impl Parent {
     /// Open them from `netns`, the calling thread's, which it is back in afterwards.
     fn open(netns: &Netns) -> Home {
-        let Ok(home) = Netns::open_pid(nix::unistd::getppid().as_raw()) else { return Home::Closed };
+        let Ok(home) = Netns::of_pid(nix::unistd::getppid().as_raw()) else { return Home::Closed };
         if home.inode() == netns.inode() {
             return Home::Shared;
         }
@@ -232,7 +232,7 @@ impl Parent {
     /// Delete the pairs of the namespace `inode` now, whatever the processes `left` in it take to
     /// exit: through a handle from one of them (its pairs elsewhere too), else by their ends here.
     fn delete_pairs_of(&mut self, inode: u64, left: &[i32]) {
-        match left.iter().find_map(|pid| Netns::open_pid(*pid).ok()) {
+        match left.iter().find_map(|pid| Netns::of_pid(*pid).ok()) {
             Some(netns) if netns.inode() == inode => {
                 delete_pairs(&netns);
                 self.peers.clear();

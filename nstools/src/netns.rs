@@ -115,7 +115,7 @@ impl Netns {
     }
 
     /// The network namespace of process `pid`.
-    pub fn open_pid(pid: i32) -> Result<Netns> {
+    pub fn of_pid(pid: i32) -> Result<Netns> {
         Netns::open_path(Path::new(&NsType::Net.proc_path(Some(pid))))
     }
 }
@@ -267,6 +267,20 @@ fn is_kernel_thread(pid: i32) -> bool {
     // Fields after "(comm)": state ppid pgrp session tty_nr tpgid flags ...
     let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { return false };
     rest.split_whitespace().nth(6).and_then(|f| f.parse::<u64>().ok()).is_some_and(|f| f & PF_KTHREAD != 0)
+}
+
+/// The process `target` names, as its PID and a pidfd (None: a namespace file names none). A
+/// bare PID needs no more than the pidfd - no access to the process's namespaces, so another
+/// user's process can be watched; `PID:INODE` and labels are checked as targets are.
+pub fn open_process(target: &TargetSpec) -> Result<Option<(i32, OwnedFd)>> {
+    match target {
+        TargetSpec::Path(_) => Ok(None),
+        TargetSpec::Pid(pid) => Ok(Some((*pid, open_pid(*pid)?))),
+        _ => {
+            let t = Target::open(target)?;
+            Ok(t.pid.zip(t.pidfd))
+        }
+    }
 }
 
 /// Open the process `pid`: a pidfd, checked not to be a kernel thread.

@@ -28,6 +28,8 @@ mod spawn;
 
 use std::path::PathBuf;
 
+use std::os::fd::OwnedFd;
+
 use crate::vocab::NsType;
 
 pub use bind::undo_bind;
@@ -36,7 +38,7 @@ pub use client::{Identity, resolve_label, stop};
 pub use spawn::{Started, StartedReport, start};
 
 /// What to create.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct HolderSpec {
     /// New user namespace (owner of the others).
     pub user: bool,
@@ -54,8 +56,8 @@ pub struct HolderSpec {
     pub pid: bool,
     /// Bring `lo` up.
     pub lo_up: bool,
-    /// Exit when this process exits.
-    pub exit_with: Option<i32>,
+    /// Exit when this process exits (a pidfd: [`crate::netns::open_process`]).
+    pub exit_with: Option<OwnedFd>,
     /// Persist the network namespace at this path (a bind mount); exit when it is unmounted.
     pub bind: Option<PathBuf>,
     /// Files bound over others in the new mount namespace (`SRC`, `DEST`).

@@ -114,8 +114,9 @@ pub fn start(spec: &HolderSpec) -> Result<Started> {
     if let Some(path) = &bind_path {
         bind::check_target(path)?;
     }
-    let exit_with = match spec.exit_with {
-        Some(pid) => Some(crate::netns::open_pid(pid).map_err(|e| e.context("--exit-with"))?),
+    // The holder's own copy of the caller's pidfd.
+    let exit_with = match &spec.exit_with {
+        Some(fd) => Some(fd.try_clone().map_err(|e| Error::io("--exit-with: cannot duplicate the pidfd", &e))?),
         None => None,
     };
     // Made here, in the caller's namespaces, before the child leaves them.
