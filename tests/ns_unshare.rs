@@ -129,10 +129,12 @@ fn bind_persists_for_ip_netns_and_is_removable() {
     let inode = netns_of(pid);
     let out = sb.must(&format!("ip netns exec {name} ip -br link"));
     assert!(out.contains("lo"), "{out}");
-    // The holder goes; the bind keeps the namespace.
+    sb.run("veth-pair", &["bp0", "--netns", &pid.to_string()]).ok();
+    // The holder goes; the bind keeps the namespace, with its veth pair.
     signal(pid, Signal::SIGTERM);
     assert!(wait_exit(pid, Duration::from_secs(2)));
     assert!(netns_alive(inode));
+    assert!(sb.links().iter().any(|l| l == "bp0-br"), "the kept namespace lost its pair: {:?}", sb.links());
     // A second bind at the same path is refused.
     sb.run("ns-unshare", &["--bind", &path]).fails(1, "cannot bind the namespace at");
     // Documented removal.

@@ -143,7 +143,7 @@ impl Holder {
                     if info.ssi_signo == Signal::SIGCHLD as u32 {
                         reap();
                     } else {
-                        shutdown(self.pid1);
+                        shutdown(self.pid1, self.mounts.as_ref());
                     }
                 }
             }
@@ -154,14 +154,14 @@ impl Holder {
                         // Committed: live on; a --bind mount, made by now, is watched from here.
                         self.commit = None;
                         if self.mounts.as_ref().is_some_and(|m| !m.still_bound()) {
-                            shutdown(self.pid1);
+                            shutdown(self.pid1, self.mounts.as_ref());
                         }
                     }
                     Some(Err(Errno::EINTR | Errno::EAGAIN)) => {}
-                    _ => shutdown(self.pid1), // ns-unshare died before committing
+                    _ => shutdown(self.pid1, self.mounts.as_ref()), // ns-unshare died before committing
                 }
             }
-            Source::ExitWith | Source::ClaimedBy => shutdown(self.pid1),
+            Source::ExitWith | Source::ClaimedBy => shutdown(self.pid1, self.mounts.as_ref()),
             Source::Listener => {
                 if let Some(l) = &self.listener
                     && self.pending.is_none()
@@ -176,13 +176,13 @@ impl Holder {
                     self.listener = None;
                     self.claimed_by = sys::move_fd(pidfd, slot::CLAIMED_BY).ok();
                     if self.claimed_by.is_none() {
-                        shutdown(self.pid1);
+                        shutdown(self.pid1, self.mounts.as_ref());
                     }
                 }
             }
             Source::Mounts => {
                 if self.mounts.as_ref().is_some_and(|m| !m.still_bound()) {
-                    shutdown(self.pid1);
+                    shutdown(self.pid1, self.mounts.as_ref());
                 }
             }
         }
@@ -202,10 +202,12 @@ fn reap() {
 /// second to exit (the kernel kills what is left when PID 1 exits). Then, if no other process
 /// uses the network namespace, delete its veth pairs: the kernel would remove them only later,
 /// asynchronously, when it gets round to destroying the namespace; this way their peers in
-/// other namespaces are gone by the time the holder has exited.
-fn shutdown(pid1: bool) -> ! {
+/// other namespaces are gone by the time the holder has exited. Not while its `--bind` mount
+/// keeps it: then it lives on, pairs and all (as after SIGKILL).
+fn shutdown(pid1: bool, mounts: Option<&MountWatch>) -> ! {
     stop_inside(pid1);
-    if let Ok(own) = Netns::current()
+    if !mounts.is_some_and(MountWatch::still_bound)
+        && let Ok(own) = Netns::current()
         && own.processes().is_empty()
         && let Ok(mut nl) = Netlink::open()
     {
