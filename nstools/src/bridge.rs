@@ -12,9 +12,10 @@ use nix::errno::Errno;
 use crate::cidr::Cidr;
 use crate::error::{Error, Result, exit};
 use crate::ifname::IfName;
+use crate::netlink::Netlink;
 use crate::netlink::link::{Link, LinkId, LinkMessage};
+use crate::netlink::undone;
 use crate::netlink::watch::{LinkWatch, Wake};
-use crate::netlink::{Netlink, NlResult};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
 use crate::undo::Undo;
@@ -214,12 +215,4 @@ fn attach(log: &mut Log, link: &Link, bridge: &Link) -> Result<()> {
         undone(nl.set_link(detach), &[Errno::ENODEV], format!("cannot detach {name}"))
     });
     Ok(())
-}
-
-/// The outcome of an undo request; the errnos in `already` mean there was nothing left to undo.
-fn undone(result: NlResult<()>, already: &[Errno], what: impl Into<String>) -> Result<()> {
-    match result {
-        Err(e) if !already.contains(&e.errno) => Err(e.into_error(what)),
-        _ => Ok(()),
-    }
 }

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::ifname::IfName;
 use crate::impair::Impairment;
 use crate::netlink::link::{LinkId, LinkMessage};
+use crate::netlink::undone;
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
@@ -240,9 +241,9 @@ fn add_gateways(
         let mut pnl = Netlink::open_in(peer_ns)?;
         pnl.add_default_route(gw).map_err(|e| route_error(e, gw))?;
         report.peer.gateways.push(gw.to_string());
-        log.push(format!("default route via {gw}"), move |_| match pnl.delete_default_route(gw) {
-            Ok(()) | Err(KernelError { errno: Errno::ESRCH, .. }) => Ok(()),
-            Err(e) => Err(e.into_error(format!("cannot remove the default route via {gw} in the peer's namespace"))),
+        log.push(format!("default route via {gw}"), move |_| {
+            let what = format!("cannot remove the default route via {gw} in the peer's namespace");
+            undone(pnl.delete_default_route(gw), &[Errno::ESRCH], what)
         });
     }
     Ok(report)
@@ -277,9 +278,9 @@ fn remove_pair(nl: &mut Netlink, index: Option<u32>, name: &IfName) -> Result<()
         Some(i) => Some(i),
         None => nl.get_link(LinkId::Name(name.as_str())).ok().flatten().map(|l| l.index),
     };
-    match index.map(|i| nl.delete_link(i)) {
-        Some(Err(e)) => Err(e.into_error(format!("cannot remove {name}"))),
-        Some(Ok(())) | None => Ok(()),
+    match index {
+        Some(i) => undone(nl.delete_link(i), &[Errno::ENODEV], format!("cannot remove {name}")),
+        None => Ok(()),
     }
 }
 

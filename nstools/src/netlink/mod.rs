@@ -82,6 +82,15 @@ impl KernelError {
 /// Result of a kernel request.
 pub type NlResult<T> = std::result::Result<T, KernelError>;
 
+/// The outcome of an undo request: the errnos in `already` mean there was nothing left to undo
+/// (the interface, address or route went by itself meanwhile).
+pub(crate) fn undone(result: NlResult<()>, already: &[Errno], what: impl Into<String>) -> Result<()> {
+    match result {
+        Err(e) if !already.contains(&e.errno) => Err(e.into_error(what)),
+        _ => Ok(()),
+    }
+}
+
 /// A route netlink socket in one network namespace.
 pub struct Netlink {
     sock: NlSocketHandle,
