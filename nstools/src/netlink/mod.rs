@@ -82,6 +82,25 @@ impl KernelError {
 /// Result of a kernel request.
 pub type NlResult<T> = std::result::Result<T, KernelError>;
 
+/// A request's message: `NLM_F_REQUEST` and `flags`, sequence number `seq`.
+fn message<P: Size + ToBytes + Debug>(ty: Rtm, flags: NlmF, seq: u32, payload: P) -> NlResult<Nlmsghdr<Rtm, P>> {
+    NlmsghdrBuilder::default()
+        .nl_type(ty)
+        .nl_flags(NlmF::REQUEST | flags)
+        .nl_seq(seq)
+        .nl_payload(NlPayload::Payload(payload))
+        .build()
+        .map_err(KernelError::unbuilt)
+}
+
+/// The bytes of the request [`Netlink::request`] sends (`NLM_F_ACK` added), sequence number
+/// and port id 0: what the tests compare with iproute2's.
+pub(crate) fn request_bytes<P: Size + ToBytes + Debug>(ty: Rtm, flags: NlmF, payload: P) -> NlResult<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    message(ty, flags | NlmF::ACK, 0, payload)?.to_bytes(&mut out).map_err(KernelError::unbuilt)?;
+    Ok(out.into_inner())
+}
+
 /// The outcome of an undo request: the errnos in `already` mean there was nothing left to undo
 /// (the interface, address or route went by itself meanwhile).
 pub(crate) fn undone(result: NlResult<()>, already: &[Errno], what: impl Into<String>) -> Result<()> {
@@ -140,14 +159,7 @@ impl Netlink {
         P: Size + ToBytes + Debug,
     {
         let seq = self.next_seq();
-        let msg: Nlmsghdr<Rtm, P> = NlmsghdrBuilder::default()
-            .nl_type(ty)
-            .nl_flags(NlmF::REQUEST | flags)
-            .nl_seq(seq)
-            .nl_payload(NlPayload::Payload(payload))
-            .build()
-            .map_err(KernelError::unbuilt)?;
-        self.sock.send(&msg).map_err(KernelError::from_socket)?;
+        self.sock.send(&message(ty, flags, seq, payload)?).map_err(KernelError::from_socket)?;
         Ok(seq)
     }
 

@@ -29,10 +29,10 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::time::Duration;
 
+use super::request_bytes;
 use neli::ToBytes;
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Rtm, Tca};
-use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
 use neli::rtnl::{Rtattr, Tcmsg, TcmsgBuilder};
 use neli::types::{Buffer, RtBuffer};
 use nix::errno::Errno;
@@ -288,32 +288,19 @@ fn replace_flags() -> NlmF {
     NlmF::CREATE | NlmF::REPLACE
 }
 
-/// A whole request as [`Netlink`] sends it (`NLM_F_REQUEST | NLM_F_ACK` added), with sequence
-/// number and port id 0.
-fn request_bytes(ty: Rtm, flags: NlmF, payload: Tcmsg) -> Vec<u8> {
-    let msg: Nlmsghdr<Rtm, Tcmsg> = NlmsghdrBuilder::default()
-        .nl_type(ty)
-        .nl_flags(NlmF::REQUEST | NlmF::ACK | flags)
-        .nl_payload(NlPayload::Payload(payload))
-        .build()
-        .expect("type, flags and payload are set");
-    let mut out = Cursor::new(Vec::new());
-    msg.to_bytes(&mut out).expect("serialising into memory cannot fail");
-    out.into_inner()
-}
-
 /// The bytes of the request [`Netlink::set_impairment`] sends for link `index` (with `mtu`),
 /// sequence number and port id 0: what `tc qdisc replace dev DEV root netem ...` (or
 /// `tbf rate R burst B latency L`, see [`tbf_burst`] and [`tbf_latency`]) sends for the same
 /// values.
 pub fn replace_request(index: u32, imp: &Impairment, mtu: u32, clock: &Psched) -> Result<Vec<u8>> {
-    Ok(request_bytes(Rtm::Newqdisc, replace_flags(), replace_msg(index, imp, mtu, clock)?))
+    request_bytes(Rtm::Newqdisc, replace_flags(), replace_msg(index, imp, mtu, clock)?)
+        .map_err(|e| e.into_error("cannot build the request"))
 }
 
 /// The bytes of the request [`Netlink::clear_impairment`] sends to remove a root qdisc of
 /// `kind` from link `index`.
 pub fn delete_request(index: u32, kind: QdiscKind) -> Vec<u8> {
-    request_bytes(Rtm::Delqdisc, NlmF::empty(), delete_msg(index, kind))
+    request_bytes(Rtm::Delqdisc, NlmF::empty(), delete_msg(index, kind)).expect("a delete request always builds")
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {

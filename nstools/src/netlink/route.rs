@@ -63,23 +63,6 @@ fn default_route_msg(gateway: &IpAddr, add: bool) -> NlResult<Rtmsg> {
         .map_err(KernelError::unbuilt)
 }
 
-/// The bytes of a request as [`Netlink`] sends it (`NLM_F_REQUEST | NLM_F_ACK` added), sequence
-/// number and port id 0: what the unit tests compare with `ip`'s.
-#[cfg(test)]
-fn request_bytes(ty: Rtm, flags: NlmF, payload: Rtmsg) -> Vec<u8> {
-    use neli::ToBytes;
-    use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
-    let msg: Nlmsghdr<Rtm, Rtmsg> = NlmsghdrBuilder::default()
-        .nl_type(ty)
-        .nl_flags(NlmF::REQUEST | NlmF::ACK | flags)
-        .nl_payload(NlPayload::Payload(payload))
-        .build()
-        .expect("type, flags and payload are set");
-    let mut out = std::io::Cursor::new(Vec::new());
-    msg.to_bytes(&mut out).expect("serialising into memory cannot fail");
-    out.into_inner()
-}
-
 impl Netlink {
     /// Add a default route via `gateway` (IPv4 or IPv6) to the main table of the socket's
     /// namespace, as `ip route add default via GATEWAY` does. EEXIST if there is one of that
@@ -111,7 +94,7 @@ mod tests {
     fn bytes(gateway: &str, add: bool) -> String {
         let gw: IpAddr = gateway.parse().unwrap();
         let (ty, flags) = if add { (Rtm::Newroute, NlmF::CREATE | NlmF::EXCL) } else { (Rtm::Delroute, NlmF::empty()) };
-        hex(&request_bytes(ty, flags, default_route_msg(&gw, add).unwrap()))
+        hex(&crate::netlink::request_bytes(ty, flags, default_route_msg(&gw, add).unwrap()).unwrap())
     }
 
     #[test]
