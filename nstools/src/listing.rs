@@ -374,13 +374,16 @@ pub fn list(query: &Query) -> Result<Listing> {
         data.iter_mut().filter_map(|(k, v)| v.as_mut().ok().map(|d| (*k, std::mem::take(d)))).collect();
     let nsids = if inspect { resolve_nsids(kind, &found, &ok) } else { HashMap::new() };
 
+    // Namespaces without a holder that the filters drop, and no peer refers to (no interfaces
+    // are read), need no process named: finding the oldest reads every one's /proc/PID/stat.
+    let unnamed = !inspect && (query.owned || query.label.is_some());
     let mut namespaces: Vec<Namespace> = found
         .iter()
         .map(|(inode, f)| {
             // The holder, else the oldest process: the one that made the namespace (the lowest
             // PID is not, once PIDs have wrapped).
             let holder = f.holder.as_ref();
-            let pid = holder.map(|h| h.pid).or_else(|| oldest(&f.pids));
+            let pid = holder.map(|h| h.pid).or_else(|| if unnamed { None } else { oldest(&f.pids) });
             let args = pid.and_then(cmdline);
             Namespace {
                 inode: *inode,
