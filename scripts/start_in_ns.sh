@@ -75,26 +75,25 @@ nstools_mk_nsenter "${entry_pid:-$$}" "$exports_file" # what mk_nsenter.sh does,
 echo "To communicate with this testenv, use: $nstools_helper"
 echo "-------------------------------------------------------------"
 
+# Where this PID must be ns-exec before the pair exists, its child makes the pair, then becomes
+# CMD: a shell running this script with IFACE PARENT_PID CIDR [CIDR6] CMD...
+pair_then='veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit
+shift 4
+exec "$@"'
+
 if [ -n "$holder" ]; then
     # This PID stays the testenv's: ns-exec joins the holder's network namespace (exec, no new
     # process), the pair is made from there, then ns-exec joins the holder's other namespaces,
     # forks CMD into its PID namespace (with the original stdin), passes signals on and exits
     # with CMD's status. With a capture, this PID records and the rest runs as its child.
-    exec ns-exec -t "$holder" --net ${pcap:+--capture "$pcap"} -- /bin/sh -c '
-        veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit 1
-        holder=$5
-        shift 5
-        exec ns-exec -t "$holder" --all -- "$@"' \
-        start_in_ns.sh "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" "$holder" "$@"
+    exec ns-exec -t "$holder" --net ${pcap:+--capture "$pcap"} -- /bin/sh -c "$pair_then" start_in_ns.sh \
+        "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" ns-exec -t "$holder" --all -- "$@"
 fi
 
 if [ -n "$pcap" ]; then
     # As below, with the capture open before the pair is made (by the shell that becomes CMD).
-    exec ns-exec -t $$ --end-netns --capture "$pcap" -- /bin/sh -c '
-        veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit
-        shift 4
-        exec "$@"' \
-        start_in_ns.sh "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" "$@"
+    exec ns-exec -t $$ --end-netns --capture "$pcap" -- /bin/sh -c "$pair_then" start_in_ns.sh \
+        "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" "$@"
 fi
 
 veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"}
