@@ -50,6 +50,11 @@ pub fn in_ci() -> bool {
 pub fn skip(test: &str, why: &str) {
     let line = format!("SKIPPED {test}: {why}");
     assert!(!in_ci(), "{line} (skipping is not allowed under CI)");
+    announce(&line);
+}
+
+/// A line on stderr and stdout: seen whether the test harness captures output or not.
+fn announce(line: &str) {
     eprintln!("{line}");
     let _ = writeln!(std::io::stdout(), "{line}");
 }
@@ -59,9 +64,7 @@ pub fn skip(test: &str, why: &str) {
 /// reports it properly). The one skip allowed under CI: the kernel is the machine's, not a
 /// set-up step CI forgot.
 pub fn skip_kernel_lacks(test: &str, feature: &str) {
-    let line = format!("SKIPPED {test}: the kernel has no {feature}");
-    eprintln!("{line}");
-    let _ = writeln!(std::io::stdout(), "{line}");
+    announce(&format!("SKIPPED {test}: the kernel has no {feature}"));
 }
 
 /// True if the process runs as real root (uid 0 in the initial user namespace).
@@ -505,4 +508,46 @@ pub fn zombie_child_of(parent: u32) -> Option<u32> {
         let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         (rest[0] == "Z" && rest[1] == parent.to_string()).then_some(pid)
     })
+}
+
+/// A python3 TCP sink for rate measurements: listens on `addr` port 5001, prints `ready`, counts
+/// what one connection sends and answers with the count.
+pub fn tcp_sink_py(addr: &str) -> String {
+    format!(
+        r#"
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("{addr}", 5001))
+s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+n = 0
+while True:
+    b = c.recv(1 << 16)
+    if not b:
+        break
+    n += len(b)
+c.sendall(str(n).encode())
+c.close()
+"#
+    )
+}
+
+/// Its client: sends `sys.argv[1]` bytes to `addr` port 5001, prints `TRANSFER BYTES SECONDS`
+/// (from the first byte to the sink's count coming back).
+pub fn tcp_send_py(addr: &str) -> String {
+    format!(
+        r#"
+import socket, sys, time
+size = int(sys.argv[1])
+c = socket.create_connection(("{addr}", 5001), timeout=30)
+t0 = time.monotonic()
+c.sendall(b"x" * size)
+c.shutdown(socket.SHUT_WR)
+n = int(c.recv(64))
+t = time.monotonic() - t0
+print("TRANSFER", n, t)
+"#
+    )
 }

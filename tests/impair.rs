@@ -579,41 +579,11 @@ fn clearing_netem_restores_the_link() {
     assert_eq!(nl.get_impairment(LinkId::Name("imp0")).unwrap(), None);
 }
 
-const SERVER: &str = r#"
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.99.0.2", 5001))
-s.listen(1)
-print("ready", flush=True)
-c, _ = s.accept()
-n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    n += len(b)
-c.sendall(str(n).encode())
-c.close()
-"#;
-
-const CLIENT: &str = r#"
-import socket, sys, time
-size = int(sys.argv[1])
-c = socket.create_connection(("10.99.0.2", 5001), timeout=30)
-t0 = time.monotonic()
-c.sendall(b"x" * size)
-c.shutdown(socket.SHUT_WR)
-n = int(c.recv(64))
-t = time.monotonic() - t0
-print(n, t)
-"#;
-
 /// Send `size` bytes over TCP from the sandbox to `env`: (bytes received, seconds).
 fn tcp_transfer(sb: &Sandbox, env: u32, size: usize) -> (usize, f64) {
     let mut server = sb
         .command("nsenter")
-        .args(["-t", &env.to_string(), "--net", "python3", "-c", SERVER])
+        .args(["-t", &env.to_string(), "--net", "python3", "-c", &nstools_tests::tcp_sink_py("10.99.0.2")])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
@@ -621,11 +591,15 @@ fn tcp_transfer(sb: &Sandbox, env: u32, size: usize) -> (usize, f64) {
     let mut ready = String::new();
     BufReader::new(server.stdout.take().unwrap()).read_line(&mut ready).unwrap();
     assert_eq!(ready.trim(), "ready");
-    let out = sb.command("python3").args(["-c", CLIENT, &size.to_string()]).output().unwrap();
+    let out = sb
+        .command("python3")
+        .args(["-c", &nstools_tests::tcp_send_py("10.99.0.2"), &size.to_string()])
+        .output()
+        .unwrap();
     let _ = server.kill();
     let _ = server.wait();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut words = text.split_whitespace();
+    let mut words = text.split_whitespace().skip(1); // TRANSFER
     let n = words.next().and_then(|w| w.parse().ok());
     let t = words.next().and_then(|w| w.parse().ok());
     n.zip(t).unwrap_or_else(|| panic!("client: {text} {}", String::from_utf8_lossy(&out.stderr)))

@@ -216,36 +216,6 @@ fn rootless_inside_a_user_namespace() {
 // ---------------------------------------------------------------------------------------------
 // Measured: the rate tbf gives a TCP transfer between two testenvs, through `testenv shape`.
 
-const SERVER: &str = r#"
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.53.57.22", 5001))
-s.listen(1)
-print("ready", flush=True)
-c, _ = s.accept()
-n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    n += len(b)
-c.sendall(str(n).encode())
-c.close()
-"#;
-
-const CLIENT: &str = r#"
-import socket, sys, time
-size = int(sys.argv[1])
-c = socket.create_connection(("10.53.57.22", 5001), timeout=30)
-t0 = time.monotonic()
-c.sendall(b"x" * size)
-c.shutdown(socket.SHUT_WR)
-n = int(c.recv(64))
-t = time.monotonic() - t0
-print("TRANSFER", n, t)
-"#;
-
 /// Two testenvs, `src` shaped to 8mbit with `testenv shape`, 1 MB from `src` to `dst`.
 const TRANSFER: &str = r#"
 set -eu
@@ -280,8 +250,8 @@ fn transfer(sb: &mut Sandbox, user: Option<&str>) -> Option<f64> {
     for (k, v) in [
         ("TESTENV", workspace().join("scripts/testenv").display().to_string()),
         ("WORK", work.display().to_string()),
-        ("SERVER", SERVER.to_owned()),
-        ("CLIENT", CLIENT.to_owned()),
+        ("SERVER", nstools_tests::tcp_sink_py("10.53.57.22")),
+        ("CLIENT", nstools_tests::tcp_send_py("10.53.57.22")),
         ("NSTOOLS_SELFTEST_LABEL", hub),
     ] {
         sb.set_env(k, &v);

@@ -289,11 +289,6 @@ impl Capture {
         })
     }
 
-    /// Packets written so far.
-    pub fn packets(&self) -> u64 {
-        self.packets
-    }
-
     /// Read what the socket holds (at most `limit` packets), write it, flush.
     fn read(&mut self, limit: usize) -> Result<()> {
         let Some(socket) = self.socket.as_ref().map(|s| s.as_raw_fd()) else { return Ok(()) };

@@ -43,7 +43,6 @@ pub struct Error {
     hint: Option<String>,
     also: Vec<String>,
     code: u8,
-    quiet: bool,
 }
 
 /// Result with [`Error`].
@@ -52,15 +51,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A failure without an errno (exit code 1).
     pub fn new(what: impl Into<String>) -> Self {
-        Error {
-            what: what.into(),
-            errno: None,
-            detail: None,
-            hint: None,
-            also: Vec::new(),
-            code: exit::FAILURE,
-            quiet: false,
-        }
+        Error { what: what.into(), errno: None, detail: None, hint: None, also: Vec::new(), code: exit::FAILURE }
     }
 
     /// A failed system call or kernel request (exit code 1).
@@ -84,13 +75,13 @@ impl Error {
     /// Standard output was closed by its reader (EPIPE), who left on purpose (`ns-ls | head -1`):
     /// no message, and the tool dies of SIGPIPE ([`exit::BROKEN_PIPE`]) after undoing its work.
     pub fn broken_pipe(what: impl Into<String>) -> Self {
-        Error { code: exit::BROKEN_PIPE, quiet: true, ..Error::sys(what, Errno::EPIPE) }
+        Error { code: exit::BROKEN_PIPE, ..Error::sys(what, Errno::EPIPE) }
     }
 
     /// True if the tool ends without a message: a closed pipe, and nothing else went wrong
     /// (a failed undo is still reported).
     pub fn is_quiet(&self) -> bool {
-        self.quiet && self.also.is_empty()
+        self.code == exit::BROKEN_PIPE && self.also.is_empty()
     }
 
     /// Replace the "why" part (for instance with the kernel's extended-ack text).
