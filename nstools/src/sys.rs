@@ -203,15 +203,21 @@ pub type BpfInstruction = libc::sock_filter;
 pub fn attach_filter(socket: impl AsFd, program: &[BpfInstruction]) -> Result<(), Errno> {
     let len = u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?;
     let prog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
-    // SAFETY: `prog` points to `program`, which outlives the call; the kernel only reads it.
+    // SAFETY: SO_ATTACH_FILTER takes a sock_fprog; it points to `program`, which outlives the
+    // call (the kernel copies the program).
+    unsafe { set_option(socket.as_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog) }
+}
+
+/// `setsockopt(2)` with `value` as the option's value.
+///
+/// # Safety
+/// `T` must be the type the kernel expects for `level`/`name`, and any pointer in `value` must
+/// be valid for what the kernel reads through it during the call.
+unsafe fn set_option<T>(socket: BorrowedFd<'_>, level: i32, name: i32, value: &T) -> Result<(), Errno> {
+    // SAFETY: `value` is a live T of the size given; the kernel only reads it (the caller
+    // vouches for T and its pointers).
     let r = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&raw const prog).cast(),
-            size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
+        libc::setsockopt(socket.as_raw_fd(), level, name, (&raw const *value).cast(), size_of::<T>() as libc::socklen_t)
     };
     Errno::result(r).map(drop)
 }
@@ -242,17 +248,8 @@ pub fn packet_promiscuous(socket: impl AsFd, ifindex: i32) -> Result<(), Errno> 
     let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
     mreq.mr_ifindex = ifindex;
     mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
-    // SAFETY: `mreq` is a live packet_mreq of the size given; the kernel only reads it.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_ADD_MEMBERSHIP,
-            (&raw const mreq).cast(),
-            size_of::<libc::packet_mreq>() as libc::socklen_t,
-        )
-    };
-    Errno::result(r).map(drop)
+    // SAFETY: PACKET_ADD_MEMBERSHIP takes a packet_mreq, which holds no pointer.
+    unsafe { set_option(socket.as_fd(), libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq) }
 }
 
 /// `PACKET_STATISTICS`: packets the kernel dropped on a packet socket (its buffer was full)
