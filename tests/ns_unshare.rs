@@ -1,6 +1,7 @@
 //! ns-unshare: holders, their namespaces, and their end.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -173,8 +174,12 @@ fn bad_arguments_are_refused_and_leave_nothing() {
     sb.run("ns-unshare", &["--exit-with", "0"]).fails(2, "--exit-with");
     sb.run("ns-unshare", &["--name", ""]).fails(2, "label");
     sb.run("ns-unshare", &["--bind-file", "nocolon"]).fails(2, "SRC:DEST");
-    // A closed stdout: the holder is stopped again.
-    sb.must("ns-unshare --name closed-pipe | true");
+    // A stdout whose reader has gone (a pipe with its read end closed before the PID is
+    // written - `ns-unshare | true` only sometimes is): the holder is stopped again.
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let out = sb.tool("ns-unshare").args(["--name", "closed-pipe"]).stdout(write_end).output().unwrap();
+    assert_eq!(out.status.signal(), Some(Signal::SIGPIPE as i32), "ns-unshare dies of SIGPIPE: {out:?}");
     let listed = || sb.must("ns-ls --owned --json").contains("\"closed-pipe\"");
     assert!(wait_until(Duration::from_secs(5), || !listed()), "holder left behind");
 }
