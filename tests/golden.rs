@@ -1206,6 +1206,83 @@ fn impairments_routes_and_the_topology_as_dot() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Namespaces joined directly by veth pairs, no bridge (issue 22): the README's own example
+// (`veth-pair v0 --netns lab ...` from the namespace ns-ls then runs in, `host`, whose end is
+// listed first; then `--shape v0 --netns lab`) and two holders joined to each other; and a process whose command line holds control characters,
+// escaped in the table as lsns escapes them. Added outputs, in a topology of their own.
+
+const PAIRS: &str = r#"
+HOST=$(ns-unshare --name host)
+LAB=$(ns-unshare --name lab)
+ns-exec -t "$HOST" veth-pair v0 --netns lab --addr 192.0.2.1/24 --peer-addr 192.0.2.2/24 \
+    --mac 02:00:00:00:02:01 --peer-mac 02:00:00:00:02:02
+ns-exec -t "$HOST" veth-pair --shape v0 --netns lab --rate 8mbit
+A=$(ns-unshare --name alpha)
+B=$(ns-unshare --name beta)
+ns-exec -t "$B" veth-pair b0 --netns "$A" --addr 198.51.100.1/24 --peer-addr 198.51.100.2/24 \
+    --mac 02:00:00:00:03:01 --peer-mac 02:00:00:00:03:02
+# A command line with a newline, an escape and a backslash-x of its own.
+unshare --net sh -c 'sleep infinity; : "$0"' "$(printf 'line one\nline two \033[1mbold\\x41')" &
+ODD=$!
+i=0
+until pgrep -P "$ODD" -x sleep > /dev/null; do
+    i=$((i + 1))
+    [ "$i" -lt 500 ] || { echo "scenario: process $ODD did not start sleep" >&2; exit 1; }
+    sleep 0.01
+done
+settle "$HOST" "$LAB" "$A" "$B"
+
+step ns-ls.pairs.topology ns-exec -t "$HOST" ns-ls --topology
+step ns-ls.pairs.topology-p ns-ls --topology -p "$B"
+step ns-ls.pairs.dot ns-exec -t "$HOST" ns-ls --topology --dot
+step ns-ls.pairs.json ns-exec -t "$HOST" ns-ls -J
+step ns-ls.control.table ns-ls --no-interfaces
+
+ns-unshare --stop "$HOST" "$LAB" "$A" "$B"
+kill "$ODD"
+"#;
+
+#[test]
+fn veth_pairs_without_a_bridge_and_control_characters() {
+    let mut sb = sandbox!("veth_pairs_without_a_bridge_and_control_characters");
+    let Some(mut sc) = Scenario::run(&mut sb, "golden-pairs", PAIRS, true) else { return };
+    let mut g = Goldens::new("veth_pairs_without_a_bridge_and_control_characters");
+    for id in ["ns-ls.pairs.topology", "ns-ls.pairs.topology-p", "ns-ls.pairs.dot"] {
+        let c = sc.ok(id);
+        let text = format!("{}{}", sc.header(&c), sc.norm.text(&c.stdout));
+        g.text(id, &text);
+    }
+    let c = sc.ok("ns-ls.pairs.json");
+    let raw = parse_json(&c.stdout).unwrap();
+    let j = sc.norm.json(&sc.norm.canonical(&raw), "", None);
+    g.json("ns-ls.pairs.json", &j);
+    // JSON keeps the command line as it is; the table escapes it, one row a line.
+    let odd = "sh -c sleep infinity; : \"$0\" line one\nline two \u{1b}[1mbold\\x41";
+    let commands: Vec<&str> = raw
+        .get("namespaces")
+        .map(J::arr)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.get("command").and_then(J::str))
+        .collect();
+    assert!(commands.contains(&odd), "ns-ls -J keeps the real command line: {commands:?}");
+    let c = sc.ok("ns-ls.control.table");
+    assert!(
+        c.stdout.contains("line one\\x0aline two \\x1b[1mbold\\x5cx41\n"),
+        "the table escapes control characters as lsns does:\n{}",
+        c.stdout
+    );
+    let columns = ["NS", "TYPE", "NPROCS", "PID", "LABEL", "COMMAND"];
+    let mut problems = Vec::new();
+    let table = sc.norm.table(&c.stdout, &columns, true, &mut problems);
+    g.text("ns-ls.control.table", &format!("{}{table}", sc.header(&c)));
+    for p in problems {
+        g.fail(format!("ns-ls.control.table: {p}"));
+    }
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Error messages and exit codes.
 
 const ERRORS_SETUP: &str = r#"

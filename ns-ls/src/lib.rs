@@ -122,20 +122,25 @@ fn columns_help() -> String {
     s
 }
 
-pub fn run(cli: Cli) -> Result<u8> {
-    let query = Query {
+/// What to read for `cli`: interfaces only where an output needs them, and their impairments
+/// (a qdisc dump per namespace) only where one shows them: interface lines, the topology, JSON.
+fn query(cli: &Cli) -> Query {
+    let impairments = cli.json || cli.topology || !cli.no_interfaces;
+    Query {
         kind: cli.r#type,
         pid: cli.task,
         owned: cli.owned,
         label: cli.label.clone(),
         bridge: cli.bridge.clone(),
-        interfaces: cli.bridge.is_some()
-            || cli.json
-            || cli.topology
-            || !cli.no_interfaces
+        interfaces: impairments
+            || cli.bridge.is_some()
             || cli.output.as_ref().is_some_and(|c| c.0.contains(&Column::Ifaces) || c.0.contains(&Column::Uplinks)),
-    };
-    let listing = list(&query)?;
+        impairments,
+    }
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let listing = list(&query(&cli))?;
     let text = if cli.json {
         serde_json::to_string_pretty(&listing).map_err(|e| Error::new("cannot encode JSON").detail(e.to_string()))?
     } else if cli.dot {
@@ -166,6 +171,37 @@ pub fn run(cli: Cli) -> Result<u8> {
             listing.hidden_processes
         ))?;
     }
+    // What could not be read (the listing shows the rest): a warning each, and still exit 0.
+    for warning in &listing.warnings {
+        eprintln!("{NAME}: warning: {}", cli::printable(warning));
+    }
     output.commit();
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query_of(args: &str) -> Query {
+        query(&Cli::parse_from(std::iter::once("ns-ls").chain(args.split_whitespace())))
+    }
+
+    #[test]
+    fn qdiscs_are_dumped_only_for_what_shows_impairments() {
+        for shown in ["", "--topology", "--topology --dot", "-J", "-p 1", "--bridge selftest0"] {
+            let q = query_of(shown);
+            assert!(q.interfaces && q.impairments, "ns-ls {shown}");
+        }
+        // testenv's and scripts' look-ups: interfaces without impairments, or neither.
+        for (args, interfaces) in [
+            ("--bridge selftest0 -n -o PID --no-interfaces", true),
+            ("-p 1 -n -o UPLINKS --no-interfaces", true),
+            ("-o NS,IFACES --no-interfaces", true),
+            ("--owned -n -o PID,EXITWITH,LABEL --no-interfaces", false),
+        ] {
+            let q = query_of(args);
+            assert_eq!((q.interfaces, q.impairments), (interfaces, false), "ns-ls {args}");
+        }
+    }
 }

@@ -9,7 +9,11 @@
 //! `RTM_GETNSID` against the namespaces found.
 //!
 //! Impairments (a root tbf or netem qdisc: [`Impairment`]) come from one qdisc dump per
-//! namespace.
+//! namespace, made only when the output shows them ([`Query::impairments`]); a dump that fails
+//! is a warning ([`Listing::warnings`]), not a failed listing.
+//!
+//! The topology is made of links of a kind: a bridge's ports ([`Bridge`], [`Port`]) and veth
+//! pairs that join namespaces directly ([`Pair`]).
 //!
 //! The types here are the JSON of `ns-ls --json` (documented in docs/tools.md); fields are only
 //! ever added.
@@ -39,8 +43,14 @@ pub struct Listing {
     pub namespaces: Vec<Namespace>,
     /// Bridges and their ports (network namespaces only).
     pub bridges: Vec<Bridge>,
+    /// Veth pairs that join namespaces directly, neither end a bridge port (network namespaces
+    /// only): `veth-pair v0 --netns lab` without `br-attach`.
+    pub pairs: Vec<Pair>,
     /// Processes whose namespaces could not be read (other users' processes, rootless).
     pub hidden_processes: usize,
+    /// What could not be read, for stderr (`ns-ls: warning: ...`); the listing is shown without it.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// One namespace.
@@ -163,6 +173,35 @@ pub struct Port {
     pub peer_impairment: Option<Impairment>,
 }
 
+/// A veth pair between two namespaces (or within one) whose ends are no bridge ports: the end
+/// listed first (in the namespace ns-ls runs in if it is one of them, else in the namespace
+/// whose label or command sorts first) and its peer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    /// Name of this end.
+    pub name: String,
+    /// Its namespace.
+    pub netns: u64,
+    /// A process in that namespace.
+    pub pid: Option<i32>,
+    /// The label of that namespace.
+    pub label: Option<String>,
+    /// The command line of `pid`.
+    pub command: Option<String>,
+    /// Operational state of this end.
+    pub state: OperState,
+    /// Addresses of this end.
+    pub addresses: Vec<Address>,
+    /// Impairments of this end (what it sends to the other end), `null` for none.
+    pub impairment: Option<Impairment>,
+    /// The other end.
+    pub peer: Peer,
+    /// Addresses of the other end.
+    pub peer_addresses: Vec<Address>,
+    /// Impairments of the other end (what it sends to this end), `null` for none.
+    pub peer_impairment: Option<Impairment>,
+}
+
 /// What to list.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
@@ -178,6 +217,9 @@ pub struct Query {
     pub bridge: Option<String>,
     /// Read interfaces (network namespaces).
     pub interfaces: bool,
+    /// Read impairments too (one qdisc dump per namespace), with `interfaces`: only what shows
+    /// them needs them (interface lines, the topology, JSON).
+    pub impairments: bool,
 }
 
 #[derive(Debug, Default)]
@@ -262,10 +304,27 @@ struct NetData {
     links: Vec<Link>,
     addrs: Vec<Address>,
     impairments: BTreeMap<u32, Impairment>,
+    /// Why its impairments could not be read (its links and addresses were).
+    impairments_error: Option<Error>,
 }
 
-/// Read links and addresses of every namespace in `order`, from one helper thread.
-fn read_all(kind: NsType, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMap<u64, Result<NetData>> {
+/// The impairments of the namespace `nl` is bound to. A kernel without packet scheduling
+/// (CONFIG_NET_SCHED) has no qdiscs to show and refuses the dump (EOPNOTSUPP): none, no error.
+fn read_impairments(nl: &mut Netlink) -> Result<BTreeMap<u32, Impairment>> {
+    match nl.dump_impairments() {
+        Err(e) if e.errno() == Some(nix::errno::Errno::EOPNOTSUPP) => Ok(BTreeMap::new()),
+        other => other,
+    }
+}
+
+/// Read links and addresses (and impairments, if `impairments`) of every namespace in `order`,
+/// from one helper thread.
+fn read_all(
+    kind: NsType,
+    found: &BTreeMap<u64, Found>,
+    order: &[u64],
+    impairments: bool,
+) -> HashMap<u64, Result<NetData>> {
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut out = HashMap::new();
@@ -276,10 +335,12 @@ fn read_all(kind: NsType, found: &BTreeMap<u64, Found>, order: &[u64]) -> HashMa
                         .map_err(|e| Error::sys("cannot enter it", e))?;
                     let mut nl = Netlink::open()?;
                     let (links, addrs) = (nl.dump_links()?, nl.dump_addrs()?);
-                    // A kernel without packet scheduling (CONFIG_NET_SCHED) has no qdiscs to
-                    // show, and refuses the dump: no impairments, not a failed namespace.
-                    let impairments = nl.dump_impairments().unwrap_or_default();
-                    Ok(NetData { links, addrs, impairments })
+                    let (impairments, impairments_error) = match impairments.then(|| read_impairments(&mut nl)) {
+                        None => (BTreeMap::new(), None),
+                        Some(Ok(found)) => (found, None),
+                        Some(Err(e)) => (BTreeMap::new(), Some(e)),
+                    };
+                    Ok(NetData { links, addrs, impairments, impairments_error })
                 })();
                 out.insert(*inode, result);
             }
@@ -369,7 +430,7 @@ pub fn list(query: &Query) -> Result<Listing> {
 
     let order: Vec<u64> = found.keys().copied().collect();
     let inspect = query.interfaces && kind == NsType::Net;
-    let mut data = if inspect { read_all(kind, &found, &order) } else { HashMap::new() };
+    let mut data = if inspect { read_all(kind, &found, &order, query.impairments) } else { HashMap::new() };
     let ok: HashMap<u64, NetData> =
         data.iter_mut().filter_map(|(k, v)| v.as_mut().ok().map(|d| (*k, std::mem::take(d)))).collect();
     let nsids = if inspect { resolve_nsids(kind, &found, &ok) } else { HashMap::new() };
@@ -452,27 +513,86 @@ pub fn list(query: &Query) -> Result<Listing> {
     for ns in &mut namespaces {
         ns.interfaces = interfaces.remove(&ns.inode);
     }
+    let mut warnings = Vec::new();
+    for ns in &namespaces {
+        if let Some(e) = ok.get(&ns.inode).and_then(|d| d.impairments_error.as_ref()) {
+            let whose = match (ns.pid, &ns.label) {
+                (Some(pid), Some(label)) => format!(" (pid {pid}, {label})"),
+                (Some(pid), None) => format!(" (pid {pid})"),
+                (None, _) => String::new(),
+            };
+            warnings.push(format!("network namespace {}{whose}: {e}; its impairments are not shown", ns.inode));
+        }
+    }
     let mut bridges = bridges(&namespaces);
     bridges.retain(|b| shown.is_none_or(|s| s == b.netns) && query.bridge.as_ref().is_none_or(|n| *n == b.name));
+    let mut pairs = if query.bridge.is_some() { Vec::new() } else { pairs(&namespaces) };
+    pairs.retain(|p| shown.is_none_or(|s| s == p.netns || Some(s) == p.peer.netns));
     namespaces.retain(|ns| {
         shown.is_none_or(|s| s == ns.inode)
             && (!query.owned || ns.holder.is_some())
             && query.label.as_ref().is_none_or(|l| ns.label.as_ref() == Some(l))
             && query.bridge.as_ref().is_none_or(|name| bridges.iter().any(|b| b.netns == ns.inode && b.name == *name))
     });
-    Ok(Listing { kind, namespaces, bridges, hidden_processes: hidden })
+    Ok(Listing { kind, namespaces, bridges, pairs, hidden_processes: hidden, warnings })
+}
+
+/// The interface a veth `peer` names, if its namespace was read.
+fn interface_of<'a>(namespaces: &'a [Namespace], peer: &Peer) -> Option<&'a Interface> {
+    let ns = namespaces.iter().find(|n| Some(n.inode) == peer.netns);
+    ns.and_then(|n| n.interfaces.as_ref()).and_then(|ifs| ifs.iter().find(|i| i.index == peer.index))
+}
+
+/// The addresses of `interface` that the topology shows (not link-local).
+fn shown_addresses(interface: Option<&Interface>) -> Vec<Address> {
+    interface.map(|i| i.addresses.iter().filter(|a| a.scope != Scope::Link).cloned().collect()).unwrap_or_default()
+}
+
+/// Veth pairs whose ends are no bridge ports, each once (from the end that sorts first: the
+/// namespace ns-ls runs in, then by label or command, PID, inode; then by name).
+fn pairs(namespaces: &[Namespace]) -> Vec<Pair> {
+    let key =
+        |ns: &Namespace, name: &str| (!ns.current, ns.title(), ns.pid.unwrap_or(i32::MAX), ns.inode, name.to_owned());
+    let mut out: Vec<(_, Pair)> = Vec::new();
+    for ns in namespaces {
+        let Some(ifs) = &ns.interfaces else { continue };
+        let bridged = |i: &Interface| {
+            i.master.as_ref().is_some_and(|m| ifs.iter().any(|b| &b.name == m && b.kind == Some(LinkKind::Bridge)))
+        };
+        for i in ifs.iter().filter(|i| i.kind == Some(LinkKind::Veth) && !bridged(i)) {
+            // The other end on a bridge: a port, shown with its bridge.
+            let Some(peer) = i.peer.as_ref().filter(|p| p.master.is_none()) else { continue };
+            let other = interface_of(namespaces, peer);
+            let other_ns = namespaces.iter().find(|n| Some(n.inode) == peer.netns);
+            // Seen from both ends: kept from the one that sorts first.
+            if let (Some(o), Some(ons)) = (other, other_ns)
+                && key(ons, &o.name) < key(ns, &i.name)
+            {
+                continue;
+            }
+            let pair = Pair {
+                name: i.name.clone(),
+                netns: ns.inode,
+                pid: ns.pid,
+                label: ns.label.clone(),
+                command: ns.command.clone(),
+                state: i.state,
+                addresses: shown_addresses(Some(i)),
+                impairment: i.impairment,
+                peer: peer.clone(),
+                peer_addresses: shown_addresses(other),
+                peer_impairment: other.and_then(|o| o.impairment),
+            };
+            out.push((key(ns, &i.name), pair));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, p)| p).collect()
 }
 
 fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
-    let interface_of = |peer: &Peer| -> Option<&Interface> {
-        let ns = namespaces.iter().find(|n| Some(n.inode) == peer.netns);
-        ns.and_then(|n| n.interfaces.as_ref()).and_then(|ifs| ifs.iter().find(|i| i.index == peer.index))
-    };
-    let addresses_of = |peer: &Peer| -> Vec<Address> {
-        interface_of(peer)
-            .map(|i| i.addresses.iter().filter(|a| a.scope != Scope::Link).cloned().collect())
-            .unwrap_or_default()
-    };
+    let interface_of = |peer: &Peer| interface_of(namespaces, peer);
+    let addresses_of = |peer: &Peer| shown_addresses(interface_of(peer));
     let mut out = Vec::new();
     for ns in namespaces {
         let Some(ifs) = &ns.interfaces else { continue };

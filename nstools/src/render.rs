@@ -4,15 +4,37 @@
 //! Impairments show as `[delay 100ms jitter 10ms loss 1%]`, `[rate 10Mbit]` (the text form of
 //! [`Impairment`]) where an interface has one; nothing where none (lines without impairments
 //! are as they always were).
+//!
+//! Text from outside (commands, labels, interface names) is shown with its control characters
+//! escaped ([`escaped`], as `lsns` does): one row stays one line.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::cli::printable;
 use crate::impair::Impairment;
-use crate::listing::{Bridge, Interface, Listing, Namespace, Peer};
+use crate::listing::{Bridge, Interface, Listing, Namespace, Pair, Peer};
 use crate::netlink::addr::Address;
 use crate::vocab::{Column, NsType, OperState, Scope};
+
+/// `text` with its control characters escaped as `lsns` escapes them (util-linux's
+/// `mbs_safe_encode`): each byte of a control character as `\xHH` (a newline is `\x0a`, an
+/// escape `\x1b`), and the `\` of a `\x` already in the text as `\x5c`, so that an escape
+/// always means one. Everything else as it is; JSON keeps the real string.
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_control() || (c == '\\' && chars.peek() == Some(&'x')) {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                write!(out, "\\x{b:02x}").unwrap_or(());
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 fn cell(ns: &Namespace, kind: NsType, column: Column) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -50,15 +72,18 @@ fn addr_list(addrs: &[Address]) -> String {
     addrs.iter().filter(|a| a.scope != Scope::Link).map(|a| a.cidr.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-fn peer_text(peer: &Peer) -> String {
-    let mut s = format!("⇄ {}", peer_name(peer));
-    match (peer.pid, &peer.label, peer.netns) {
-        (_, _, None) => s.push_str(" (namespace not visible)"),
-        (Some(pid), Some(label), _) => write!(s, "  pid {pid} {label}").unwrap_or(()),
-        (Some(pid), None, _) => write!(s, "  pid {pid}").unwrap_or(()),
-        (None, _, Some(ino)) => write!(s, "  netns {ino}").unwrap_or(()),
+/// Where an interface is: `  pid PID LABEL`, `  netns INODE` or ` (namespace not visible)`.
+fn place_text(pid: Option<i32>, label: &Option<String>, netns: Option<u64>) -> String {
+    match (pid, label, netns) {
+        (_, _, None) => " (namespace not visible)".into(),
+        (Some(pid), Some(label), _) => format!("  pid {pid} {label}"),
+        (Some(pid), None, _) => format!("  pid {pid}"),
+        (None, _, Some(ino)) => format!("  netns {ino}"),
     }
-    s
+}
+
+fn peer_text(peer: &Peer) -> String {
+    format!("⇄ {}{}", peer_name(peer), place_text(peer.pid, &peer.label, peer.netns))
 }
 
 fn interface_line(i: &Interface) -> String {
@@ -86,8 +111,11 @@ pub fn table(listing: &Listing, columns: &[Column], headings: bool, interfaces: 
     if headings {
         rows.push(header.clone());
     }
-    let ns_rows: Vec<Vec<String>> =
-        listing.namespaces.iter().map(|ns| columns.iter().map(|&c| cell(ns, listing.kind, c)).collect()).collect();
+    let ns_rows: Vec<Vec<String>> = listing
+        .namespaces
+        .iter()
+        .map(|ns| columns.iter().map(|&c| escaped(&cell(ns, listing.kind, c))).collect())
+        .collect();
     rows.extend(ns_rows.iter().cloned());
     let widths: Vec<usize> =
         (0..columns.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -119,12 +147,13 @@ pub fn table(listing: &Listing, columns: &[Column], headings: bool, interfaces: 
         match (&ns.interfaces, &ns.error) {
             (Some(ifs), _) => {
                 for i in ifs {
-                    out.push_str(&interface_line(i));
+                    out.push_str(&escaped(&interface_line(i)));
                     out.push('\n');
                 }
             }
             (None, Some(e)) => {
-                out.push_str(&format!("  (interfaces not inspected: {e})\n"));
+                out.push_str(&escaped(&format!("  (interfaces not inspected: {e})")));
+                out.push('\n');
             }
             _ => {}
         }
@@ -149,13 +178,27 @@ fn peer_name(peer: &Peer) -> String {
     peer.name.clone().unwrap_or_else(|| format!("#{}", peer.index))
 }
 
-/// The topology: one line per bridge port, `BRIDGE ADDRS ── PORT ⇄ PEER  pid PID LABEL  ADDRS`,
-/// then the impairments of either end: `  [PORT: rate 10Mbit] [PEER: delay 100ms]`.
+/// The topology: its links, a line each, kind by kind (bridge ports, then veth pairs), control
+/// characters escaped; `(no bridges)` when there is none.
 pub fn topology(listing: &Listing) -> String {
+    let mut out = String::new();
+    for line in bridge_lines(listing).into_iter().chain(listing.pairs.iter().map(pair_line)) {
+        out.push_str(&escaped(&line));
+        out.push('\n');
+    }
+    if out.is_empty() {
+        out.push_str("(no bridges)\n");
+    }
+    out
+}
+
+/// One line per bridge port, `BRIDGE ADDRS ── PORT ⇄ PEER  pid PID LABEL  ADDRS`, then the
+/// impairments of either end: `  [PORT: rate 10Mbit] [PEER: delay 100ms]`.
+fn bridge_lines(listing: &Listing) -> Vec<String> {
     let mut namespaces: Vec<u64> = listing.bridges.iter().map(|b| b.netns).collect();
     namespaces.dedup();
     let several = namespaces.len() > 1;
-    let mut out = String::new();
+    let mut out = Vec::new();
     for b in &listing.bridges {
         let suffix = if several {
             match (&b.label, b.pid) {
@@ -168,7 +211,7 @@ pub fn topology(listing: &Listing) -> String {
         };
         let head = bridge_head(b);
         if b.ports.is_empty() {
-            out.push_str(&format!("{head} ── (no ports){suffix}\n"));
+            out.push(format!("{head} ── (no ports){suffix}"));
         }
         for p in &b.ports {
             let mut line = format!("{head} ── {}", p.name);
@@ -184,27 +227,44 @@ pub fn topology(listing: &Listing) -> String {
             }
             let peer = p.peer.as_ref().map(peer_name).unwrap_or_default();
             line.push_str(&impairments_text(&p.name, &peer, (p.impairment.as_ref(), p.peer_impairment.as_ref())));
-            out.push_str(&line);
-            out.push_str(&suffix);
-            out.push('\n');
+            line.push_str(&suffix);
+            out.push(line);
         }
     }
-    if out.is_empty() {
-        out.push_str("(no bridges)\n");
-    }
     out
+}
+
+/// A veth pair that joins two namespaces directly: `END  pid PID LABEL  ADDRS ⇄ PEER  pid PID
+/// LABEL  ADDRS`, then the impairments of either end.
+fn pair_line(p: &Pair) -> String {
+    let mut line = p.name.clone();
+    if p.state != OperState::Up {
+        write!(line, " [{}]", p.state).unwrap_or(());
+    }
+    line.push_str(&place_text(p.pid, &p.label, Some(p.netns)));
+    for (addrs, peer) in [(&p.addresses, None), (&p.peer_addresses, Some(&p.peer))] {
+        if let Some(peer) = peer {
+            write!(line, " {}", peer_text(peer)).unwrap_or(());
+        }
+        let addrs = addr_list(addrs);
+        if !addrs.is_empty() {
+            write!(line, "  {addrs}").unwrap_or(());
+        }
+    }
+    line.push_str(&impairments_text(&p.name, &peer_name(&p.peer), (p.impairment.as_ref(), p.peer_impairment.as_ref())));
+    line
 }
 
 /// The longest command shown as a namespace's title in [`dot`] (in characters).
 const DOT_TITLE_MAX: usize = 40;
 
-/// `text` as a DOT quoted string: control characters escaped as [`printable`] escapes them, `"`
+/// `text` as a DOT quoted string: control characters escaped as [`escaped`] escapes them, `"`
 /// and `\` escaped; one escString line (Graphviz reads `\n`, `\l`... in labels, so a `\` of
 /// the text is written `\\`). A final `\` would escape the closing quote in the DOT lexer
 /// (it reads `\"` anywhere as a quote): a space follows it then.
 fn dot_text(text: &str) -> String {
     let mut out = String::new();
-    for c in printable(text).chars() {
+    for c in escaped(text).chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -262,82 +322,137 @@ struct DotIf {
 /// A node's key: its namespace (`None`: not visible) and its name there.
 type NodeKey = (Option<u64>, String);
 
-/// The node `key`, added if new; it takes `addrs` if it has none yet (an interface seen both as
-/// a port and as a peer, between two bridges).
-fn dot_node<'a>(nodes: &'a mut BTreeMap<NodeKey, DotIf>, key: &NodeKey, addrs: Vec<String>) -> &'a mut DotIf {
-    let n = nodes.entry(key.clone()).or_insert_with(|| DotIf { name: key.1.clone(), ..DotIf::default() });
-    if n.addrs.is_empty() {
-        n.addrs = addrs;
+/// The kinds of edge, each drawn its own way ([`EdgeKind::attrs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EdgeKind {
+    /// A bridge to one of its ports.
+    Member,
+    /// The two ends of a veth, labelled with their impairments.
+    Veth,
+}
+
+impl EdgeKind {
+    fn attrs(self, label: &[String]) -> Vec<String> {
+        match self {
+            EdgeKind::Member => Vec::new(),
+            EdgeKind::Veth => {
+                let mut attrs = vec!["penwidth=2".to_owned()];
+                if !label.is_empty() {
+                    attrs.push(format!("label={}", dot_quote(label)));
+                }
+                attrs
+            }
+        }
     }
-    n
+}
+
+/// The picture being made: clusters by inode, nodes by (inode or none, name), edges by their two
+/// nodes (each drawn once, whichever way round it was added first).
+#[derive(Default)]
+struct Picture {
+    clusters: BTreeMap<u64, DotNs>,
+    nodes: BTreeMap<NodeKey, DotIf>,
+    edges: BTreeMap<(NodeKey, NodeKey), (EdgeKind, Vec<String>)>,
+}
+
+impl Picture {
+    /// The cluster of namespace `inode`, titled by its label, else its command.
+    fn cluster(&mut self, inode: u64, label: &Option<String>, command: &Option<String>, pid: Option<i32>) {
+        self.clusters.entry(inode).or_insert_with(|| DotNs {
+            title: label.clone().or_else(|| command.clone()).unwrap_or_else(|| "-".into()),
+            pid,
+            inode,
+        });
+    }
+
+    /// The node `key`, added if new; it takes `addrs` if it has none yet (an interface seen
+    /// both as a port and as a peer, between two bridges).
+    fn node(&mut self, key: &NodeKey, addrs: &[Address]) -> &mut DotIf {
+        let n = self.nodes.entry(key.clone()).or_insert_with(|| DotIf { name: key.1.clone(), ..DotIf::default() });
+        if n.addrs.is_empty() {
+            n.addrs = addrs.iter().filter(|a| a.scope != Scope::Link).map(|a| a.cidr.clone()).collect();
+        }
+        n
+    }
+
+    /// The node of a veth's other end (in its namespace's cluster, or loose when that is not
+    /// visible: one per end `of` it is seen from).
+    fn peer(&mut self, peer: &Peer, of: &str, addrs: &[Address]) -> NodeKey {
+        let name = peer_name(peer);
+        match peer.netns {
+            Some(ino) => {
+                self.cluster(ino, &peer.label, &peer.command, peer.pid);
+                let key = (Some(ino), name);
+                self.node(&key, addrs);
+                key
+            }
+            None => {
+                let key = (None, format!("{name} of {of}"));
+                self.node(&key, addrs).name = format!("{name}\n(namespace not visible)");
+                key
+            }
+        }
+    }
+
+    /// The edge `a -- b` of `kind`, unless it is there already (either way round).
+    fn edge(&mut self, kind: EdgeKind, a: NodeKey, b: NodeKey, label: Vec<String>) {
+        if !self.edges.contains_key(&(b.clone(), a.clone())) {
+            self.edges.entry((a, b)).or_insert((kind, label));
+        }
+    }
+
+    /// The veth between `end` (named `name`) and `peer`, labelled with their impairments.
+    fn veth(&mut self, end: NodeKey, peer: NodeKey, imp: [(&str, Option<&Impairment>); 2]) {
+        let label = imp.iter().filter_map(|(end, imp)| imp.map(|i| format!("{end}: {i}"))).collect();
+        self.edge(EdgeKind::Veth, end, peer, label);
+    }
+
+    fn bridge(&mut self, b: &Bridge) {
+        self.cluster(b.netns, &b.label, &b.command, b.pid);
+        let br = (Some(b.netns), b.name.clone());
+        self.node(&br, &b.addresses).bridge = true;
+        for p in &b.ports {
+            let port = (Some(b.netns), p.name.clone());
+            let n = self.node(&port, &[]);
+            if p.state != OperState::Up {
+                n.down = Some(p.state.to_string());
+            }
+            self.edge(EdgeKind::Member, br.clone(), port.clone(), Vec::new());
+            let Some(peer) = &p.peer else { continue };
+            let other = self.peer(peer, &p.name, &p.peer_addresses);
+            // A veth between two bridges' ports is listed from both sides: drawn once.
+            self.veth(port, other, [(&p.name, p.impairment.as_ref()), (&peer_name(peer), p.peer_impairment.as_ref())]);
+        }
+    }
+
+    fn pair(&mut self, p: &Pair) {
+        self.cluster(p.netns, &p.label, &p.command, p.pid);
+        let end = (Some(p.netns), p.name.clone());
+        let n = self.node(&end, &p.addresses);
+        if p.state != OperState::Up {
+            n.down = Some(p.state.to_string());
+        }
+        let other = self.peer(&p.peer, &p.name, &p.peer_addresses);
+        self.veth(end, other, [(&p.name, p.impairment.as_ref()), (&peer_name(&p.peer), p.peer_impairment.as_ref())]);
+    }
 }
 
 /// The topology as a Graphviz graph (`ns-ls --topology --dot`; render it with
 /// `dot -Tsvg -o topology.svg`): a cluster per network namespace (its label or command, PID
 /// and inode), a node per interface (name, addresses; bridges bold), an edge from each bridge
-/// to each port, and a bold edge between the two ends of each veth, labelled with their
-/// impairments (`veth21-br: rate 10Mbit`). Everything is sorted (namespaces by title, PID,
-/// inode; interfaces by name): the same topology gives the same text.
+/// to each port, and a bold edge between the two ends of each veth (a port and its peer, or a
+/// pair joining two namespaces directly), labelled with their impairments (`veth21-br: rate
+/// 10Mbit`). Everything is sorted (namespaces by title, PID, inode; interfaces by name): the
+/// same topology gives the same text.
 pub fn dot(listing: &Listing) -> String {
-    // Clusters by inode; nodes by (inode or none, name); edges by their two node ids.
-    let mut clusters: BTreeMap<u64, DotNs> = BTreeMap::new();
-    let mut nodes: BTreeMap<NodeKey, DotIf> = BTreeMap::new();
-    let mut member_edges: BTreeSet<(NodeKey, NodeKey)> = BTreeSet::new();
-    let mut veth_edges: BTreeMap<(NodeKey, NodeKey), Vec<String>> = BTreeMap::new();
-    let title = |label: &Option<String>, command: &Option<String>| {
-        label.clone().or_else(|| command.clone()).unwrap_or_else(|| "-".into())
-    };
-    let addrs = |list: &[Address]| -> Vec<String> {
-        list.iter().filter(|a| a.scope != Scope::Link).map(|a| a.cidr.clone()).collect()
-    };
+    let mut pic = Picture::default();
     for b in &listing.bridges {
-        clusters.entry(b.netns).or_insert_with(|| DotNs {
-            title: title(&b.label, &b.command),
-            pid: b.pid,
-            inode: b.netns,
-        });
-        let br = (Some(b.netns), b.name.clone());
-        dot_node(&mut nodes, &br, addrs(&b.addresses)).bridge = true;
-        for p in &b.ports {
-            let port = (Some(b.netns), p.name.clone());
-            let n = dot_node(&mut nodes, &port, Vec::new());
-            if p.state != OperState::Up {
-                n.down = Some(p.state.to_string());
-            }
-            member_edges.insert((br.clone(), port.clone()));
-            let Some(peer) = &p.peer else { continue };
-            let name = peer_name(peer);
-            let other = match peer.netns {
-                Some(ino) => {
-                    clusters.entry(ino).or_insert_with(|| DotNs {
-                        title: title(&peer.label, &peer.command),
-                        pid: peer.pid,
-                        inode: ino,
-                    });
-                    let key = (Some(ino), name.clone());
-                    dot_node(&mut nodes, &key, addrs(&p.peer_addresses));
-                    key
-                }
-                None => {
-                    let key = (None, format!("{name} of {}", p.name));
-                    dot_node(&mut nodes, &key, addrs(&p.peer_addresses)).name =
-                        format!("{name}\n(namespace not visible)");
-                    key
-                }
-            };
-            let mut label = Vec::new();
-            for (end, imp) in [(&p.name, &p.impairment), (&name, &p.peer_impairment)] {
-                if let Some(imp) = imp {
-                    label.push(format!("{end}: {imp}"));
-                }
-            }
-            // A veth between two bridges' ports is listed from both sides: drawn once.
-            let (a, b) = (port.clone(), other.clone());
-            if !veth_edges.contains_key(&(b.clone(), a.clone())) {
-                veth_edges.entry((a, b)).or_insert(label);
-            }
-        }
+        pic.bridge(b);
     }
+    for p in &listing.pairs {
+        pic.pair(p);
+    }
+    let Picture { clusters, nodes, edges } = pic;
 
     let order = |key: &NodeKey| {
         let ns = key.0.and_then(|ino| clusters.get(&ino)).map(DotNs::key);
@@ -378,7 +493,7 @@ pub fn dot(listing: &Listing) -> String {
          node [shape=box, fontname=\"Helvetica\", fontsize=10];\n  \
          edge [fontname=\"Helvetica\", fontsize=9];\n",
     );
-    if listing.bridges.is_empty() {
+    if listing.bridges.is_empty() && listing.pairs.is_empty() {
         out.push_str("  // (no bridges)\n");
     }
     let mut sorted_clusters: Vec<&DotNs> = clusters.values().collect();
@@ -401,20 +516,19 @@ pub fn dot(listing: &Listing) -> String {
             node_line(&mut out, "  ", key);
         }
     }
-    let mut edges: Vec<(_, String)> =
-        member_edges.iter().map(|(a, b)| ((order(a), order(b)), format!("  {} -- {};\n", ids[a], ids[b]))).collect();
-    edges.extend(veth_edges.iter().map(|((a, b), label)| {
-        let mut attrs = vec!["penwidth=2".to_owned()];
-        if !label.is_empty() {
-            attrs.push(format!("label={}", dot_quote(label)));
-        }
-        ((order(a), order(b)), format!("  {} -- {} [{}];\n", ids[a], ids[b], attrs.join(", ")))
-    }));
-    edges.sort();
-    if !edges.is_empty() {
+    let mut lines: Vec<(_, String)> = edges
+        .iter()
+        .map(|((a, b), (kind, label))| {
+            let attrs = kind.attrs(label);
+            let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(", ")) };
+            ((order(a), order(b)), format!("  {} -- {}{attrs};\n", ids[a], ids[b]))
+        })
+        .collect();
+    lines.sort();
+    if !lines.is_empty() {
         out.push('\n');
     }
-    for (_, line) in edges {
+    for (_, line) in lines {
         out.push_str(&line);
     }
     out.push_str("}\n");
@@ -471,7 +585,9 @@ mod tests {
                 ports,
                 command: Some("perl selftest.pl".into()),
             }],
+            pairs: vec![],
             hidden_processes: 0,
+            warnings: vec![],
         }
     }
 
@@ -520,13 +636,44 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_escaped_as_lsns_does() {
+        assert_eq!(escaped("plain é ⇄"), "plain é ⇄");
+        assert_eq!(escaped("a\nb\tc\u{1b}[1m\u{7f}\u{85}"), "a\\x0ab\\x09c\\x1b[1m\\x7f\\xc2\\x85");
+        // A `\x` of the text itself is told apart from an escape; other backslashes stay.
+        assert_eq!(escaped("C:\\x41 a\\b"), "C:\\x5cx41 a\\b");
+    }
+
+    #[test]
+    fn pair_lines() {
+        let p = Pair {
+            name: "v0-br".into(),
+            netns: 1,
+            pid: Some(10),
+            label: None,
+            command: Some("bash".into()),
+            state: OperState::Up,
+            addresses: vec![addr("192.0.2.2/24")],
+            impairment: None,
+            peer: peer("v0", 2, Some(2), Some(4242), Some("lab")).unwrap(),
+            peer_addresses: vec![addr("192.0.2.1/24")],
+            peer_impairment: imp(None, None, Some("8mbit")),
+        };
+        assert_eq!(pair_line(&p), "v0-br  pid 10  192.0.2.2/24 ⇄ v0  pid 4242 lab  192.0.2.1/24  [v0: rate 8Mbit]");
+        let mut listing = selftest(vec![]);
+        listing.bridges.clear();
+        assert_eq!(topology(&listing), "(no bridges)\n");
+        listing.pairs.push(Pair { peer: peer("v0", 2, None, None, None).unwrap(), peer_addresses: vec![], ..p });
+        assert_eq!(topology(&listing), "v0-br  pid 10  192.0.2.2/24 ⇄ v0 (namespace not visible)  [v0: rate 8Mbit]\n");
+    }
+
+    #[test]
     fn dot_quoting() {
         assert_eq!(dot_quote(&["plain".into()]), "\"plain\"");
         assert_eq!(dot_quote(&["a\"b".into(), "c\\d".into()]), r#""a\"b\nc\\d""#);
         // A final backslash must not escape the closing quote.
         assert_eq!(dot_quote(&["end\\".into()]), r#""end\\ ""#);
-        // Control characters are escaped (printable), and their backslash with them.
-        assert_eq!(dot_quote(&["x\ny\u{1b}".into()]), r#""x\\ny\\u{1b}""#);
+        // Control characters are escaped (as lsns does), and their backslash with them.
+        assert_eq!(dot_quote(&["x\ny\u{1b}".into()]), r#""x\\x0ay\\x1b""#);
     }
 
     #[test]
@@ -576,7 +723,14 @@ graph topology {
 }
 "#;
         assert_eq!(got, expected, "{got}");
-        let empty = Listing { kind: NsType::Net, namespaces: vec![], bridges: vec![], hidden_processes: 0 };
+        let empty = Listing {
+            kind: NsType::Net,
+            namespaces: vec![],
+            bridges: vec![],
+            pairs: vec![],
+            hidden_processes: 0,
+            warnings: vec![],
+        };
         assert!(dot(&empty).contains("graph topology {\n") && dot(&empty).contains("  // (no bridges)\n}\n"));
     }
 }
