@@ -252,3 +252,35 @@ fn topology_as_dot_renders_with_graphviz() {
     stop(&pids);
     stop(&[odd.parse().unwrap()]);
 }
+
+/// Qdiscs are dumped only when the output shows impairments (issue 20): a look-up such as
+/// testenv's (`-n -o PID,UPLINKS --no-interfaces`) sends no `RTM_GETQDISC`; the table with its
+/// interface lines, `--topology` and `--json` do (counted with strace).
+#[test]
+fn qdiscs_are_dumped_only_when_impairments_are_shown() {
+    let mut sb = sandbox!("qdiscs_are_dumped_only_when_impairments_are_shown");
+    if sb.sh("strace -V").is_err() {
+        return nstools_tests::skip(sb.name(), "strace is not installed (it counts the requests)");
+    }
+    let (_, pids) = two_testenvs(&mut sb);
+    let trace = sb.workdir("strace").join("trace");
+    let dumps = |args: &str| {
+        sb.must(&format!(
+            "strace -f -qq -e trace=sendto,sendmsg -o '{}' '{}' {args} > /dev/null",
+            trace.display(),
+            nstools_tests::bin("ns-ls").display()
+        ));
+        std::fs::read_to_string(&trace).unwrap().matches("RTM_GETQDISC").count()
+    };
+    for args in [
+        "-n -o PID,UPLINKS --no-interfaces",
+        "--bridge selftest0 -n -o PID --no-interfaces",
+        "-o NS,IFACES --no-interfaces",
+    ] {
+        assert_eq!(dumps(args), 0, "ns-ls {args} dumps no qdiscs");
+    }
+    for args in ["", "--topology", "--json"] {
+        assert!(dumps(args) > 0, "ns-ls {args} reads the impairments it shows");
+    }
+    stop(&pids);
+}
