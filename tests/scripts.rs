@@ -441,13 +441,26 @@ fn testenv_shape_sets_shows_and_clears_as_a_plain_user() {
 fn testenv_shape(sb: &mut Sandbox, user: Option<&str>) {
     sb.set_env("NSTOOLS_SELFTEST_LABEL", &format!("{}-hub", sb.tag));
     let tenv = scripts().join("testenv").display().to_string();
+    let wrap = sb.workdir("wrap");
     let sh = |script: &str| match user {
         Some(u) => sb.sh_as(u, script),
         None => Run::of(sb.command("sh").args(["-c", script]).output().unwrap(), script.to_owned()),
     };
+    let r = sh(&format!("{tenv} shape ad_dc --rate 8mbit"));
+    assert_eq!((r.code, r.stderr.as_str()), (1, "testenv: no testenvs are up (start some with: testenv up NAME:N)\n"));
     sh(&format!("{tenv} up ad_dc:21 fs:22")).ok();
-    let out = sh(&format!("{tenv} shape ad_dc --rate 8mbit")).ok().to_owned();
+    // ns-ls runs once (a wrapper first on PATH counts its runs): one listing has it all.
+    let log = wrap.join("runs");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let ns_ls = wrap.join("ns-ls");
+    let real = nstools_tests::bin("ns-ls");
+    std::fs::write(&ns_ls, format!("#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n", log.display(), real.display()))
+        .unwrap();
+    std::fs::set_permissions(&ns_ls, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = sh(&format!("PATH='{}':\"$PATH\" {tenv} shape ad_dc --rate 8mbit", wrap.display())).ok().to_owned();
     assert_eq!(out, "ad_dc: veth21: --rate 8mbit (what ad_dc sends; testenv ls shows it)\n");
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1, "testenv shape runs ns-ls once");
     let ls = sh(&format!("{tenv} ls")).ok().to_owned();
     let line = ls.lines().find(|l| l.contains("⇄ veth21 ")).unwrap();
     assert!(line.ends_with("  [veth21: rate 8Mbit]"), "{ls}");
