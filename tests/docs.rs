@@ -131,3 +131,34 @@ fn the_parsers_of_this_test() {
     assert_eq!(slug("Which parts need real root, and why"), "which-parts-need-real-root-and-why");
     assert_eq!(slug("`testenv`: Samba-style testenvs"), "testenv-samba-style-testenvs");
 }
+
+/// The README's picture of the demo's topology and its alt text name the same namespaces: each
+/// box's title (its label; a PID in it as `PID`) is in the alt text (issue 22: the alt text said
+/// "selftest namespace" where the box said `nstools-demo-13187`).
+#[test]
+fn the_topology_pictures_alt_text_names_its_boxes() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let alt = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("![")?.split_once("](docs/topology.svg)").map(|(alt, _)| alt))
+        .expect("the README shows docs/topology.svg");
+    let svg = std::fs::read_to_string(workspace().join("docs/topology.svg")).unwrap();
+    let texts: Vec<String> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.replace("&#45;", "-")))
+        .collect();
+    // A box's title is the line above its "pid N, netns M".
+    let titles: Vec<String> = texts
+        .windows(2)
+        .filter(|w| w[1].starts_with("pid "))
+        .map(|w| match w[0].rsplit_once('-') {
+            Some((head, pid)) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => format!("{head}-PID"),
+            _ => w[0].clone(),
+        })
+        .collect();
+    assert_eq!(titles.len(), 3, "the demo's three namespaces: {texts:?}");
+    for title in titles {
+        assert!(alt.contains(&title), "the alt text does not name the box {title:?}: {alt}");
+    }
+}
