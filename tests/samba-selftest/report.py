@@ -130,11 +130,13 @@ def log_segments(log):
 def subunit_gaps(subunit):
     """Per testenv: (start, end) of the pause before the first testsuite that uses it, from
     st/subunit: selftest announces "testsuite: NAME(ENV)", sets ENV (and any testenv it needs)
-    up, and the next "time:" line comes when the suite starts."""
+    up, and the next "time:" line comes when the suite starts. Samba 4.18 and later report the
+    time just before announcing the suite (its testenv is set up by then): the pause is then the
+    one ending at that "time:" line."""
     gaps = {}
     if not os.path.exists(subunit):
         return gaps
-    last_t, waiting = None, None
+    last_t, prev_t, waiting, after_time = None, None, None, False
     for line in open(subunit, errors="replace"):
         m = re.match(r"^time: (\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)(\.\d+)?Z?$", line.strip())
         if m:
@@ -142,13 +144,17 @@ def subunit_gaps(subunit):
             t = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(sec))) + float(frac or 0)
             if waiting and last_t is not None:
                 gaps[waiting] = (last_t, t)
-            waiting, last_t = None, t
+            waiting, prev_t, last_t, after_time = None, last_t, t, True
             continue
         m = re.match(r"^testsuite: .*\(([^()]*)\)$", line.strip())
         if m:
             env = m.group(1).split(":")[0]
             if env not in gaps:
-                waiting = env
+                if after_time and prev_t is not None:
+                    gaps[env] = (prev_t, last_t)
+                else:
+                    waiting = env
+        after_time = False
     return gaps
 
 
