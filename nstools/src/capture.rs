@@ -10,15 +10,18 @@
 //! promiscuous mode (a bridge then shows what it forwards between its ports). An optional
 //! filter in tcpdump's syntax, compiled by libpcap (`tcpdump -ddd`), runs in the kernel.
 //! Packets go to a pcapng file (the `pcap-file` crate) that tcpdump, tshark and Wireshark read:
-//! one Interface Description Block per interface when its first packet arrives (its name,
-//! looked up by index in the namespace; nanosecond timestamps), one Enhanced Packet Block per
+//! one Interface Description Block per interface (its name; nanosecond timestamps): at the
+//! start for those there, with its first packet for one made later, one Enhanced Packet Block per
 //! packet with the kernel's receive timestamp (`SO_TIMESTAMPNS`), the whole packet (up to
 //! [`SNAPLEN`] bytes: a veth with segmentation offload delivers up to 64 KiB at once) and its
 //! direction.
 //!
 //! Loopback packets reach such a socket twice, outgoing and incoming; only the incoming copy is
-//! kept, as libpcap does. Ethernet and loopback interfaces are recorded with Ethernet headers;
-//! any other kind (tun, ipip, wireguard: no link-layer header) as Linux "cooked" packets.
+//! kept, as libpcap does. Every interface is recorded as Ethernet: a file holds one link type
+//! (libpcap, and so tcpdump, refuses one with interfaces of different types), and the packets of
+//! an interface without an Ethernet header (tun, ipip, wireguard) are given one of zeros that
+//! carries their protocol. Each interface recorded from the start is described at once, so that
+//! a capture that saw no packet is still a file every reader opens.
 //!
 //! The file is flushed after every batch read, so a capture killed with SIGKILL loses at most
 //! what the kernel still held; [`Capture::finish`] reads what is left, then flushes.
@@ -64,6 +67,9 @@ const PACKET_BROADCAST: u8 = 1;
 const PACKET_MULTICAST: u8 = 2;
 const PACKET_OTHERHOST: u8 = 3;
 const PACKET_OUTGOING: u8 = 4;
+
+/// The length of an Ethernet header (what a packet of an interface without one is given).
+const ETHERNET_HEADER: usize = 14;
 
 /// ARP hardware types (`sll_hatype`) recorded with their Ethernet header.
 const ARPHRD_ETHER: u16 = 1;
@@ -125,7 +131,8 @@ impl CaptureFile {
 
 /// A packet filter in tcpdump's syntax (`tcp port 445`, `icmp or icmp6`), compiled for
 /// Ethernet framing by libpcap: `tcpdump -ddd` prints the program (without capturing, so
-/// without privileges). Interfaces recorded as cooked packets do not have that framing.
+/// without privileges). Packets of interfaces without an Ethernet header do not have that
+/// framing in the kernel.
 #[derive(Debug, Clone)]
 pub struct Filter {
     program: Vec<BpfInstruction>,
@@ -190,7 +197,7 @@ pub struct Capture {
     out: Writer,
     shown: String,
     made: Made,
-    /// Interface index → (pcapng interface number, recorded as Linux cooked packets).
+    /// Interface index → (pcapng interface number, recorded with an Ethernet header of zeros).
     interfaces: HashMap<i32, (u32, bool)>,
     buf: Vec<u8>,
     cmsg: Vec<u8>,
@@ -213,11 +220,12 @@ impl Capture {
     /// removed if it was made for this capture, and left untouched otherwise - as when the
     /// capture is dropped without [`Capture::finish`] (the command never ran).
     pub fn start(file: CaptureFile, options: &Options) -> Result<Capture> {
-        let socket = Capture::open(&file, options)?;
-        Capture::begin(file, socket)
+        let (socket, ifindex) = Capture::open(&file, options)?;
+        Capture::begin(file, socket, ifindex)
     }
 
-    fn open(file: &CaptureFile, options: &Options) -> Result<OwnedFd> {
+    /// The socket, and the index of the one interface it records (0: every interface).
+    fn open(file: &CaptureFile, options: &Options) -> Result<(OwnedFd, i32)> {
         let fail = |what: &str, e: Errno| {
             Error::sys(format!("cannot capture to {}", file.shown), e).detail(format!("{what}: {}", e.desc()))
         };
@@ -257,10 +265,10 @@ impl Capture {
         };
         sys::packet_bind(&socket, libc::ETH_P_ALL as u16, ifindex)
             .map_err(|e| fail("cannot bind the packet socket", e))?;
-        Ok(socket)
+        Ok((socket, ifindex))
     }
 
-    fn begin(file: CaptureFile, socket: OwnedFd) -> Result<Capture> {
+    fn begin(file: CaptureFile, socket: OwnedFd, ifindex: i32) -> Result<Capture> {
         let CaptureFile { file, shown, made } = file;
         let fail = |e: &std::io::Error| Error::io(format!("cannot capture to {shown}"), e);
         let is_file = file.metadata().map_err(|e| fail(&e))?.is_file();
@@ -275,9 +283,8 @@ impl Capture {
             ..Default::default()
         };
         let writer = BufWriter::with_capacity(64 << 10, file);
-        let mut out = PcapNgWriter::with_section_header(writer, section).map_err(|e| pcap_error(&shown, e))?;
-        out.get_mut().flush().map_err(|e| fail(&e))?;
-        Ok(Capture {
+        let out = PcapNgWriter::with_section_header(writer, section).map_err(|e| pcap_error(&shown, e))?;
+        let mut capture = Capture {
             socket: Some(socket),
             out: Writer(out),
             shown,
@@ -286,7 +293,18 @@ impl Capture {
             buf: vec![0; SNAPLEN],
             cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
             packets: 0,
-        })
+        };
+        // Every interface recorded from the start is described at once: a file without any
+        // description (nothing came) is one that tcpdump refuses to read.
+        for (index, name, hatype) in
+            interfaces_here().map_err(|e| e.context(format!("cannot capture to {}", capture.shown)))?
+        {
+            if ifindex == 0 || index == ifindex {
+                capture.describe(index, name, hatype)?;
+            }
+        }
+        capture.out.0.get_mut().flush().map_err(|e| Error::io(format!("cannot capture to {}", capture.shown), &e))?;
+        Ok(capture)
     }
 
     /// Read what the socket holds (at most `limit` packets), write it, flush.
@@ -328,30 +346,34 @@ impl Capture {
 
     fn write_packet(&mut self, from: &LinkAddr, len: usize, timestamp: Duration) -> Result<()> {
         let index = from.ifindex() as i32;
-        let (interface_id, cooked) = match self.interfaces.get(&index) {
+        let (interface_id, headerless) = match self.interfaces.get(&index) {
             Some(&known) => known,
-            None => self.describe(index, from.hatype())?,
-        };
-        let captured = &self.buf[..len.min(SNAPLEN)];
-        let data: Cow<'_, [u8]> = if cooked {
-            // LINKTYPE_LINUX_SLL: packet type, ARPHRD type, address length, 8 address bytes,
-            // protocol (already in network order), then the packet.
-            let mut d = Vec::with_capacity(16 + captured.len());
-            d.extend_from_slice(&u16::from(from.pkttype()).to_be_bytes());
-            d.extend_from_slice(&from.hatype().to_be_bytes());
-            d.extend_from_slice(&(from.halen().min(8) as u16).to_be_bytes());
-            let mut address = [0u8; 8];
-            if let Some(mac) = from.addr() {
-                address[..6].copy_from_slice(&mac);
+            None => {
+                let name = self
+                    .socket
+                    .as_ref()
+                    .and_then(|s| rustix::net::netdevice::index_to_name(s, index as u32).ok())
+                    .unwrap_or_else(|| format!("ifindex {index}"));
+                self.describe(index, name, from.hatype())?
             }
-            d.extend_from_slice(&address);
+        };
+        let extra = if headerless { ETHERNET_HEADER } else { 0 };
+        let captured = &self.buf[..len.min(SNAPLEN - extra)];
+        let data: Cow<'_, [u8]> = if headerless {
+            // An Ethernet header of zeros (the sender's address where it has one of six
+            // bytes) carrying the packet's protocol (already in network order).
+            let mut d = Vec::with_capacity(ETHERNET_HEADER + captured.len());
+            d.extend_from_slice(&[0; 6]);
+            match from.addr() {
+                Some(mac) if from.halen() == 6 => d.extend_from_slice(&mac),
+                _ => d.extend_from_slice(&[0; 6]),
+            }
             d.extend_from_slice(&from.protocol().to_ne_bytes());
             d.extend_from_slice(captured);
             Cow::Owned(d)
         } else {
             Cow::Borrowed(captured)
         };
-        let extra = if cooked { 16 } else { 0 };
         let block = EnhancedPacketBlock {
             interface_id,
             timestamp,
@@ -364,20 +386,16 @@ impl Capture {
         Ok(())
     }
 
-    /// The first packet of interface `index`: write its Interface Description Block.
-    fn describe(&mut self, index: i32, hatype: u16) -> Result<(u32, bool)> {
-        let name = self
-            .socket
-            .as_ref()
-            .and_then(|s| rustix::net::netdevice::index_to_name(s, index as u32).ok())
-            .unwrap_or_else(|| format!("ifindex {index}"));
-        let cooked = !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK);
-        let linktype = if cooked { DataLink::LINUX_SLL } else { DataLink::ETHERNET };
-        let mut block = InterfaceDescriptionBlock::new(linktype, SNAPLEN as u32 + if cooked { 16 } else { 0 });
+    /// Write the Interface Description Block of interface `index` (at the start, or with its
+    /// first packet: one made later).
+    fn describe(&mut self, index: i32, name: String, hatype: u16) -> Result<(u32, bool)> {
+        let headerless = !matches!(hatype, ARPHRD_ETHER | ARPHRD_LOOPBACK);
+        // One snapshot length for all, as libpcap requires.
+        let mut block = InterfaceDescriptionBlock::new(DataLink::ETHERNET, SNAPLEN as u32);
         block.options =
             vec![InterfaceDescriptionOption::IfName(Cow::Owned(name)), InterfaceDescriptionOption::IfTsResol(9)];
         self.out.0.write_pcapng_block(block).map_err(|e| pcap_error(&self.shown, e))?;
-        let known = (self.interfaces.len() as u32, cooked);
+        let known = (self.interfaces.len() as u32, headerless);
         self.interfaces.insert(index, known);
         Ok(known)
     }
@@ -456,6 +474,23 @@ impl Alongside for Capture {
             self.socket = None;
         }
     }
+}
+
+/// Index, name and ARP hardware type of every interface of the calling thread's network
+/// namespace (one netlink dump).
+fn interfaces_here() -> Result<Vec<(i32, String, u16)>> {
+    use neli::consts::rtnl::{Ifla, Rtm};
+    use neli::rtnl::Ifinfomsg;
+    let mut netlink = crate::netlink::Netlink::open()?;
+    let request = crate::netlink::link::LinkMessage::new().skip_stats().build();
+    request
+        .and_then(|r| {
+            netlink.dump(Rtm::Getlink, r, |m: &Ifinfomsg| {
+                let name = crate::netlink::attr::find(m.rtattrs(), Ifla::Ifname).map(crate::netlink::attr::c_string);
+                (*m.ifi_index(), name.unwrap_or_default(), u16::from(*m.ifi_type()))
+            })
+        })
+        .map_err(|e| e.into_error("cannot list the interfaces"))
 }
 
 /// pcapng's `epb_flags`: the direction (bits 0-1) and the reception type (bits 2-4).
