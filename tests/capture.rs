@@ -284,6 +284,53 @@ fn ns_exec_capture_is_complete_after_sigterm() {
     readers.pings(&file, "127.0.0.1", "127.0.0.1", 300);
 }
 
+/// Run `script` (sh) in the background of a non-interactive shell, which starts it with SIGINT
+/// and SIGQUIT ignored: it must print a line once its capture is open, then run until
+/// signalled (its stdout and stderr go to a FIFO). The shell then sends it `sig` and prints how it ended; it must end within 10 s.
+fn background_job_ends_on(sb: &Sandbox, user: Option<&str>, work: &Path, script: &str, sig: &str) -> String {
+    let open = work.join("open");
+    let _ = std::fs::remove_file(&open);
+    mkfifo(&open);
+    let line = format!(
+        "{script} > {o} 2>&1 &
+         job=$!
+         read -r line < {o}
+         kill -{sig} $job
+         wait $job
+         echo \"$line: exit $?\"",
+        o = open.display()
+    );
+    let child = sh(sb, user, &line).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    assert!(wait_exit(pid, Duration::from_secs(10)), "the background capture did not end on SIG{sig}");
+    let r = Run::of(child.wait_with_output().unwrap(), line);
+    r.ok().trim().to_owned()
+}
+
+#[test]
+fn ns_exec_capture_in_the_background_ends_on_sigint() {
+    let mut sb = sandbox!("ns_exec_capture_in_the_background_ends_on_sigint");
+    let Some(readers) = Readers::get(sb.name()) else { return };
+    let work = workdir(&mut sb, "background");
+    let file = work.join("bg.pcap");
+    // CMD ignores SIGINT and SIGQUIT as the background job's command: the capture ends all the
+    // same, CMD with it (SIGTERM), and the file is complete.
+    for sig in ["INT", "QUIT"] {
+        let out = background_job_ends_on(
+            &sb,
+            None,
+            &work,
+            &format!(
+                "unshare --net sh -c 'ip link set lo up; exec ns-exec -t $$ --capture {} -- sh -c \"ping -c 2 -i 0.2 127.0.0.1 > /dev/null; echo open; exec sleep 600\"'",
+                file.display()
+            ),
+            sig,
+        );
+        assert_eq!(out, "open: exit 143", "ns-exec exits as CMD ended: SIGTERM");
+        readers.pings(&file, "127.0.0.1", "127.0.0.1", 2);
+    }
+}
+
 #[test]
 fn ns_exec_end_netns_records_what_the_leftovers_send_as_they_end() {
     let mut sb = sandbox!("ns_exec_end_netns_records_what_the_leftovers_send_as_they_end");
@@ -592,5 +639,10 @@ fn testenv_capture(sb: &mut Sandbox, user: Option<&str>) {
     }
     readers.handshake(&bridge, "fd00::5357:5f16");
     assert_eq!(readers.count(&a, "tcp", "tcp"), 0, "the filter keeps ICMP only");
+    // As a background job (SIGINT ignored), Ctrl-C's signal ends it all the same.
+    let script = format!("cd {} && exec {tenv} capture a -w bg.pcap", work.display());
+    let out = background_job_ends_on(sb, user, &work, &script, "INT");
+    assert_eq!(out, format!("capturing on testenv a (every interface) into bg.pcap; Ctrl-C ends it: exit 143"));
+    readers.count(&work.join("bg.pcap"), "frame", "");
     run(sb, user, &format!("{tenv} down"));
 }

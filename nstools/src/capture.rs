@@ -474,6 +474,11 @@ impl Alongside for Capture {
             self.socket = None;
         }
     }
+
+    /// A capture runs until Ctrl-C or SIGTERM, however it was started.
+    fn ends_on_interrupt(&self) -> bool {
+        true
+    }
 }
 
 /// Index, name and ARP hardware type of every interface of the calling thread's network

@@ -198,7 +198,16 @@ pub trait Alongside {
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Called when the descriptor is readable; must not block.
     fn ready(&mut self);
+    /// True if this work ends on SIGINT, SIGQUIT and SIGTERM, and the command with it, also
+    /// where the command ignores the signal (it was started as a background job): then the
+    /// command gets SIGTERM as well (SIGKILL if it ignores that too).
+    fn ends_on_interrupt(&self) -> bool {
+        false
+    }
 }
+
+/// The signals that end work alongside the command ([`Alongside::ends_on_interrupt`]).
+const INTERRUPTING: [Signal; 3] = [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM];
 
 /// Fork, run the command in the child, pass every catchable signal on to it, and return how it
 /// ended. With `exit_with` (a pidfd), the command gets SIGTERM when that process exits. With
@@ -209,6 +218,11 @@ pub fn fork_and_wait(
     mut alongside: Option<&mut dyn Alongside>,
     forked: impl FnOnce(),
 ) -> Result<Ended> {
+    // Those of the interrupting signals the command will ignore (it inherits our SIG_IGN):
+    // passing one on does nothing, so it is ended another way.
+    let interrupting = alongside.as_deref().is_some_and(Alongside::ends_on_interrupt);
+    let ignored: Vec<Signal> = INTERRUPTING.into_iter().filter(|&s| interrupting && sys::is_ignored(s)).collect();
+    let end_with = if ignored.contains(&Signal::SIGTERM) { Signal::SIGKILL } else { Signal::SIGTERM };
     // Rust ignores SIGPIPE; an ignored signal is discarded, so it could not be passed on.
     sys::default_action(Signal::SIGPIPE);
     let mut set: SigSet = FORWARDED.into_iter().collect();
@@ -251,6 +265,9 @@ pub fn fork_and_wait(
             let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
             if sig != Signal::SIGCHLD {
                 let _ = kill(child, sig);
+                if ignored.contains(&sig) {
+                    let _ = kill(child, end_with);
+                }
                 continue;
             }
             match waitpid(child, Some(WaitPidFlag::WNOHANG)) {

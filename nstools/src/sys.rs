@@ -174,6 +174,16 @@ pub fn default_action(signal: Signal) {
     let _ = unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) };
 }
 
+/// True if `signal` is ignored (`SIG_IGN`): a background job of a non-interactive shell starts
+/// with SIGINT and SIGQUIT ignored, and a command it execs keeps them so.
+pub fn is_ignored(signal: Signal) -> bool {
+    // SAFETY: an all-zero sigaction is a valid value.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`, a live sigaction.
+    let r = unsafe { libc::sigaction(signal as i32, std::ptr::null(), &raw mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
 /// `sigtimedwait(2)` on blocked signals: returns when one of `set` is pending or `timeout`
 /// passes (the signal is consumed).
 pub fn sigtimedwait(set: &nix::sys::signal::SigSet, timeout: &nix::sys::time::TimeSpec) {
