@@ -578,3 +578,27 @@ fn check_demo_extras(text: &str, out_dir: &Path) {
         .unwrap();
     assert!(String::from_utf8_lossy(&tshark.stdout).lines().count() >= 4, "the HTTP requests are in the capture");
 }
+
+#[test]
+fn create_bridge_leaves_no_bridge_when_its_capture_cannot_start() {
+    let mut sb = sandbox!("create_bridge_leaves_no_bridge_when_its_capture_cannot_start");
+    let work = sb.workdir("pcaps");
+    let create = |dir: &Path| {
+        let out = sb
+            .command(scripts().join("create_bridge.sh"))
+            .args(["selftest0", "10.53.57.11", "fd00::5357:5f0b"])
+            .env("NSTOOLS_PCAP_DIR", dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Run::of(out, "create_bridge.sh".into())
+    };
+    // The capture file cannot be made (a folder has its name), nor the folder (under a file).
+    std::fs::create_dir(work.join("selftest0.pcap")).unwrap();
+    create(&work).fails(1, "create_bridge.sh: cannot capture on selftest0: cannot capture to");
+    assert_eq!(sb.links(), ["lo"], "no bridge left behind");
+    std::fs::write(work.join("file"), "").unwrap();
+    create(&work.join("file/pcaps")).fails(1, "create_bridge.sh: cannot capture on selftest0: cannot make the folder");
+    assert_eq!(sb.links(), ["lo"], "no bridge left behind");
+    assert!(sb.tagged_processes().is_empty(), "no capture left running");
+}

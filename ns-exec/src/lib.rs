@@ -139,6 +139,13 @@ pub struct Cli {
     #[arg(long, value_name = "FILTER", requires = "capture")]
     capture_filter: Option<String>,
 
+    /// Write a line ("ready") to descriptor FD and close it once everything is set up (the
+    /// namespaces entered, the capture open), just before CMD starts; CMD does not inherit it.
+    /// If ns-exec fails first, FD only closes. For scripts: ready=$(ns-exec --ready-fd 3 ...
+    /// 3>&1 >/dev/null &)
+    #[arg(long, value_name = "FD")]
+    ready_fd: Option<i32>,
+
     /// The command and its arguments
     #[arg(value_name = "CMD", trailing_var_arg = true)]
     cmd: Vec<OsString>,
@@ -231,6 +238,19 @@ fn drain_stdin(limit: std::time::Duration) {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
+    // Before anything is opened, which could take its number.
+    let ready = cli
+        .ready_fd
+        .map(|fd| {
+            nstools::sys::take_inherited_fd(fd).map_err(|_| {
+                Error::usage(format!("--ready-fd {fd}")).detail(if fd < 3 {
+                    "0, 1 and 2 are CMD's stdin, stdout and stderr: give 3 or more"
+                } else {
+                    "not an open descriptor"
+                })
+            })
+        })
+        .transpose()?;
     let (target, from_stdin) = match cli.target {
         Some(t) => (t, false),
         None => {
@@ -285,6 +305,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli.cmd
     };
     let cmd = Command::new(argv, extra);
+    if let Some(ready) = ready {
+        // A reader that has gone does not matter (Rust ignores SIGPIPE: EPIPE).
+        let _ = nix::unistd::write(&ready, b"ready\n");
+    }
     if entered.needs_fork() || cli.end_netns || exit_with.is_some() || capture.is_some() {
         // With --end-netns, the end is prepared while CMD runs.
         let mut to_end = cli.end_netns.then_some(entered.target.netns);

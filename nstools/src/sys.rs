@@ -161,6 +161,22 @@ pub fn move_fd(fd: OwnedFd, slot: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(slot) })
 }
 
+/// Take over descriptor `fd`, inherited from the caller (`ns-exec --ready-fd`), made
+/// close-on-exec: EBADF if it is not open. Only 3 and up (EINVAL otherwise): 0, 1 and 2 are
+/// the standard streams, which others use by number.
+pub fn take_inherited_fd(fd: i32) -> Result<OwnedFd, Errno> {
+    if fd < 3 {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: F_GETFD only reads the flags of a descriptor number.
+    let flags = Errno::result(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: F_SETFD only changes the flags of that descriptor.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    // SAFETY: the descriptor is open, and the caller handed it to us alone (nothing else in the
+    // process knows its number: it is not a standard stream).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `_exit(2)`: leave at once, without running destructors or flushing anything.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no process state we rely on.
