@@ -212,3 +212,48 @@ fn rootless_holder_is_entered_from_inside_and_from_the_plain_shell() {
     sb.sh_as(user, &format!("kill {pid}")).ok();
     assert!(wait_exit(pid, Duration::from_secs(2)));
 }
+
+/// Start `ns-exec -t HOLDER --all sh -c SCRIPT` (forked by ns-exec: a child of ns-exec, outside
+/// the PID namespace, not of the holder) and return it once the script has printed `up`.
+fn inside(sb: &nstools_tests::Sandbox, holder: u32, script: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = sb
+        .tool("ns-exec")
+        .args(["-t", &holder.to_string(), "--all", "sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "up\n");
+    child
+}
+
+#[test]
+fn a_pid_namespace_holder_exits_as_soon_as_what_is_inside_has() {
+    let sb = sandbox!("a_pid_namespace_holder_exits_as_soon_as_what_is_inside_has");
+    let holder: u32 = sb.run("ns-unshare", &["--pid", "--mount"]).ok().trim().parse().unwrap();
+    // A command that ends on SIGTERM, and an orphan of the holder's (a child of PID 1).
+    let mut cmd = inside(&sb, holder, "(sleep 300 &); echo up; exec sleep 300");
+    let start = Instant::now();
+    signal(holder, Signal::SIGTERM);
+    assert!(wait_exit(holder, Duration::from_secs(3)), "the holder did not exit");
+    let took = start.elapsed();
+    // The command got SIGTERM (passed on by PID 1) and ns-exec passes its end on.
+    assert_eq!(cmd.wait().unwrap().signal(), Some(Signal::SIGTERM as i32));
+    // Everything inside is gone within moments: the holder does not sit out its grace second
+    // (the command is ns-exec's child, so its exit sends PID 1 no SIGCHLD).
+    assert!(took < Duration::from_millis(300), "the holder took {took:?} to exit");
+
+    // A process that ignores SIGTERM: the holder gives it its grace second, then exits, and
+    // the kernel kills what is left (SIGKILL) as PID 1's namespace ends.
+    let holder: u32 = sb.run("ns-unshare", &["--pid", "--mount"]).ok().trim().parse().unwrap();
+    let mut cmd = inside(&sb, holder, "trap '' TERM; echo up; exec sleep 300");
+    let start = Instant::now();
+    signal(holder, Signal::SIGTERM);
+    assert!(wait_exit(holder, Duration::from_secs(5)), "the holder did not exit");
+    let took = start.elapsed();
+    assert_eq!(cmd.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
+    assert!(took >= Duration::from_millis(900), "the grace second was cut short: {took:?}");
+}

@@ -200,13 +200,6 @@ pub fn is_ignored(signal: Signal) -> bool {
     r == 0 && old.sa_sigaction == libc::SIG_IGN
 }
 
-/// `sigtimedwait(2)` on blocked signals: returns when one of `set` is pending or `timeout`
-/// passes (the signal is consumed).
-pub fn sigtimedwait(set: &nix::sys::signal::SigSet, timeout: &nix::sys::time::TimeSpec) {
-    // SAFETY: both pointers refer to live values; the info pointer may be null.
-    unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), timeout.as_ref()) };
-}
-
 /// `SIOCGSKNS`: the network namespace of a socket.
 const SIOCGSKNS: u64 = 0x894C;
 

@@ -216,16 +216,67 @@ fn shutdown(pid1: bool, mounts: Option<&MountWatch>) -> ! {
     sys::exit_now(0)
 }
 
+/// How long PID 1 gives the processes of its namespace to exit after SIGTERM.
+const GRACE: Duration = Duration::from_secs(1);
+
 fn stop_inside(pid1: bool) {
-    if pid1 && kill(Pid::from_raw(-1), Signal::SIGTERM).is_ok() {
-        let end = Instant::now() + Duration::from_secs(1);
-        let set: SigSet = [Signal::SIGCHLD].into_iter().collect();
-        // Whatever order they die in, the last process to go is a child of PID 1 (its own, or
-        // an orphan it inherited), so its exit wakes us: no timer but the deadline.
-        while Instant::now() < end && kill(Pid::from_raw(-1), None).is_ok() {
-            reap();
-            let left = end.saturating_duration_since(Instant::now());
-            sys::sigtimedwait(&set, &nix::sys::time::TimeSpec::from_duration(left));
+    if !pid1 || kill(Pid::from_raw(-1), Signal::SIGTERM).is_err() {
+        return;
+    }
+    let end = Instant::now() + GRACE;
+    // Each process is waited for through a pidfd: most are not our children (what `ns-exec
+    // --all` runs is ns-exec's, outside), so SIGCHLD would not tell. Once those known have
+    // exited, a new look finds any forked meanwhile.
+    let mut live: Vec<OwnedFd> = Vec::new();
+    loop {
+        reap();
+        live.retain(|fd| !sys::pidfd_exited(fd));
+        if live.is_empty() {
+            live = namespace_pidfds();
+            live.retain(|fd| !sys::pidfd_exited(fd));
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if live.is_empty() || left.is_zero() {
+            return;
+        }
+        let mut fds: Vec<PollFd<'_>> = live.iter().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+        let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, ms);
+    }
+}
+
+/// pidfds on the other processes of PID 1's namespace (and of namespaces nested in it). `/proc`
+/// may be the caller's (`--pid` without `--mount`): its `NSpid` line gives each process's PID
+/// at every level, ours at the same level as our own `1`; a pidfd opened on that number is
+/// checked to be that very process (its `Pid` in `/proc`'s numbering), which leaves out a
+/// process of another namespace that happens to have the same number.
+fn namespace_pidfds() -> Vec<OwnedFd> {
+    let nspid = |proc: &str| -> Option<Vec<i32>> {
+        let status = std::fs::read_to_string(format!("/proc/{proc}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .map(|l| l.split_whitespace().flat_map(str::parse).collect())
+    };
+    let Some(level) = nspid("self").and_then(|own| own.len().checked_sub(1)) else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut pidfds = Vec::new();
+    for shown in dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
+        let Some(&pid) = nspid(&shown.to_string()).as_ref().and_then(|ids| ids.get(level)) else { continue };
+        if pid == 1 {
+            continue;
+        }
+        let Ok(fd) = sys::pidfd_open(pid) else { continue };
+        if level == 0 || pidfd_shown_as(&fd) == Some(shown) {
+            pidfds.push(fd);
         }
     }
+    pidfds
+}
+
+/// The PID of a pidfd's process as `/proc` numbers it (its `fdinfo`).
+fn pidfd_shown_as(fd: &OwnedFd) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("Pid:"))?.trim().parse().ok()
 }
