@@ -1,5 +1,7 @@
-//! The driver: isolation, the setup/teardown benchmark of variants A to E (and L), the process
-//! counts behind them, then the tool overheads; finally the report.
+//! The driver: the setup/teardown benchmark of variants A to E (and L) and the process counts
+//! behind them, with what the later layers share (the plan, the context, the processes a run
+//! tagged). Layers, each using only those before it: `stats` <- `driver` <- `overheads` <-
+//! `report` <- `main` (isolation and the run's order).
 //!
 //! One run of a variant: the driver starts it (`unshare --net VARIANT/selftest.sh`, or this
 //! binary's `floor` for E and L) and times the `@bench` lines it prints as they arrive:
@@ -16,7 +18,6 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,11 +35,7 @@ use nix::unistd::Pid;
 use nstools::netlink::Netlink;
 use nstools::netlink::watch::{LinkWatch, Wake};
 use nstools::netns::Netns;
-use nstools::vocab::{LOOPBACK, LinkKind};
-
-use crate::overheads::{self, Overheads};
-use crate::report;
-use crate::stats::ms;
+use nstools::vocab::LinkKind;
 
 /// How much to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,7 +138,7 @@ impl Variant {
         }
     }
 
-    fn script(self) -> Option<&'static str> {
+    pub fn script(self) -> Option<&'static str> {
         match self {
             Variant::A => Some("A/selftest.sh"),
             Variant::B => Some("B/selftest.sh"),
@@ -186,7 +183,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(args: &RunArgs) -> Result<Plan> {
+    pub fn new(args: &RunArgs) -> Result<Plan> {
         let mut plan = match args.size {
             Size::Smoke => Plan {
                 size: Size::Smoke,
@@ -279,7 +276,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn new(root: PathBuf) -> Result<Ctx> {
+    pub fn new(root: PathBuf) -> Result<Ctx> {
         let exe = std::env::current_exe().context("cannot find this binary")?;
         let bin = exe.parent().context("no folder")?.to_path_buf();
         let mut path = OsString::from(&bin);
@@ -727,165 +724,7 @@ pub fn count_processes(ctx: &mut Ctx, v: Variant, n1: usize, n2: usize) -> Resul
     Ok(counts)
 }
 
-/// Everything measured.
-#[derive(Debug)]
-pub struct Results {
-    pub plan: Plan,
-    pub samples: BTreeMap<(usize, Variant), Vec<Sample>>,
-    pub counts: BTreeMap<Variant, Counts>,
-    pub counts_note: Option<String>,
-    pub overheads: Option<Overheads>,
-    pub machine: report::Machine,
-    pub command: String,
-    pub seconds: f64,
-    /// Runs that failed and were repeated (their errors).
-    pub retried: Vec<String>,
-}
-
-/// Re-execute under `unshare` in fresh namespaces.
-fn isolate(args: &RunArgs) -> Result<u8> {
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new("unshare");
-    if !nix::unistd::geteuid().is_root() {
-        cmd.args(["--user", "--map-root-user"]).env("NSTOOLS_BENCH_ROOTLESS", "1");
-    }
-    // A PID namespace too: listings see only the benchmark's processes, and if the benchmark
-    // is interrupted, everything it started dies with it (--kill-child).
-    cmd.args(["--net", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--mount-proc"])
-        .arg(exe);
-    let mut rest: Vec<OsString> = std::env::args_os().skip(1).collect();
-    rest.push("--isolated".into());
-    if args.command.is_none() {
-        let shown: Vec<String> = std::env::args().skip(2).collect();
-        rest.push("--command".into());
-        rest.push(format!("bench/run {}", shown.join(" ")).trim_end().to_owned().into());
-    }
-    let err = cmd.args(rest).exec();
-    Err(anyhow!("cannot run unshare (util-linux): {err}"))
-}
-
-/// In the fresh namespaces: a private /run (for /run/netns), loopback up, subreaper.
-fn prepare_isolation() -> Result<()> {
-    use nix::mount::{MsFlags, mount};
-    mount(Some("nstools-bench"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755"))
-        .context("cannot mount a private /run")?;
-    fs::create_dir_all("/run/netns")?;
-    Netlink::open()?.set_up(LOOPBACK).map_err(|e| e.into_error("cannot bring lo up"))?;
-    nix::sys::prctl::set_child_subreaper(true)?;
-    Ok(())
-}
-
-fn check_tools(plan: &Plan) -> Result<()> {
-    let mut need = vec!["ip", "unshare", "nsenter", "ping", "sh"];
-    if plan.variants.iter().any(|v| v.script().is_some()) {
-        need.push("sleep");
-    }
-    for tool in need {
-        ensure!(which(tool).is_some(), "{tool} is not installed (iproute2, util-linux, iputils-ping)");
-    }
-    Ok(())
-}
-
 pub fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
-}
-
-pub fn run(args: RunArgs) -> Result<u8> {
-    if !args.isolated {
-        return isolate(&args);
-    }
-    let started = Instant::now();
-    prepare_isolation()?;
-    let plan = Plan::new(&args)?;
-    check_tools(&plan)?;
-    let root = match &args.root {
-        Some(r) => r.clone(),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("no workspace")?.to_path_buf(),
-    };
-    let mut ctx = Ctx::new(root.clone())?;
-    for tool in ["ns-unshare", "veth-pair", "br-attach", "ns-exec", "ns-ls"] {
-        ensure!(ctx.bin.join(tool).is_file(), "{} is missing: build first (bench/run does)", tool);
-    }
-    let machine = report::Machine::probe();
-    eprintln!(
-        "nstools-bench: {} ({} cores, Linux {}), load {}",
-        machine.cpu, machine.cores, machine.kernel, machine.load
-    );
-
-    let mut samples: BTreeMap<(usize, Variant), Vec<Sample>> = BTreeMap::new();
-    let mut retried = Vec::new();
-    for &(n, reps) in &plan.sizes {
-        for rep in 0..reps {
-            for &v in &plan.variants {
-                if v == Variant::A && plan.reps_a.is_some_and(|max| rep >= max) {
-                    continue;
-                }
-                // On a busy machine a run can fail for reasons outside the variant (a timeout,
-                // say): keep its work folder, say so in the report, and run it once more.
-                let s = match run_variant(&mut ctx, v, n, &[]) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("nstools-bench: {e:#}\nnstools-bench: running it once more");
-                        retried.push(format!("{e:#}"));
-                        run_variant(&mut ctx, v, n, &[])?
-                    }
-                };
-                eprintln!(
-                    "  N={n:<3} rep {}/{reps} {}: setup {} ms/testenv, teardown {} ms/testenv (base {} ms)",
-                    rep + 1,
-                    v.letter(),
-                    ms(s.setup / n as f64),
-                    ms(s.teardown / n as f64),
-                    ms(s.base),
-                );
-                samples.entry((n, v)).or_default().push(s);
-            }
-        }
-    }
-
-    let mut counts = BTreeMap::new();
-    let mut counts_note = None;
-    if let Some((n1, n2)) = plan.counts {
-        if which("strace").is_some() {
-            eprintln!("  process counts (strace -f, N={n1} and N={n2})");
-            for &v in &plan.variants {
-                counts.insert(v, count_processes(&mut ctx, v, n1, n2)?);
-            }
-        } else {
-            counts_note = Some("strace is not installed: no process counts".to_owned());
-        }
-    }
-
-    let overheads =
-        if args.no_overheads { None } else { Some(overheads::measure(&mut ctx, &plan).context("tool overheads")?) };
-
-    let machine = report::Machine { load_end: report::loadavg(), ..machine };
-    let results = Results {
-        command: args.command.clone().unwrap_or_else(|| "bench/run".into()),
-        plan,
-        samples,
-        counts,
-        counts_note,
-        overheads,
-        machine,
-        seconds: started.elapsed().as_secs_f64(),
-        retried,
-    };
-    let text = report::render(&results, &ctx);
-    let output = match &args.output {
-        Some(p) => p.clone(),
-        None if results.plan.size == Size::Full => root.join("BENCHMARKS.md"),
-        None => {
-            let size = if results.plan.size == Size::Smoke { "smoke" } else { "quick" };
-            root.join("target/bench").join(format!("BENCHMARKS-{size}.md"))
-        }
-    };
-    if let Some(dir) = output.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(&output, &text).with_context(|| format!("cannot write {}", output.display()))?;
-    print!("{}", report::summary(&results));
-    println!("report: {}", output.display());
-    Ok(0)
 }

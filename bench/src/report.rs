@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::driver::{Ctx, Results, Sample, Size, Variant};
+use crate::driver::{Counts, Ctx, Plan, Sample, Size, Variant};
 use crate::overheads::Overheads;
 use crate::stats::{kb, median, ms, ratio};
 
@@ -65,6 +65,21 @@ impl Machine {
             commit,
         }
     }
+}
+
+/// Everything measured.
+#[derive(Debug)]
+pub struct Results {
+    pub plan: Plan,
+    pub samples: BTreeMap<(usize, Variant), Vec<Sample>>,
+    pub counts: BTreeMap<Variant, Counts>,
+    pub counts_note: Option<String>,
+    pub overheads: Option<Overheads>,
+    pub machine: Machine,
+    pub command: String,
+    pub seconds: f64,
+    /// Runs that failed and were repeated (their errors).
+    pub retried: Vec<String>,
 }
 
 /// Medians of one (N, variant): per-testenv setup, teardown, CPU; base.
