@@ -15,6 +15,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
+use super::args::Cmdline;
 use super::slot;
 use crate::error::{Error, Result};
 use crate::netns::{Target, TargetSpec};
@@ -49,14 +50,14 @@ impl Identity {
         if !is_holder(&comm) {
             return None;
         }
-        let args = crate::listing::cmdline(pid).unwrap_or_default();
+        let args = Cmdline::read(&crate::listing::cmdline(pid).unwrap_or_default());
         Some(Identity {
             pid,
-            label: label_from_cmdline(&args),
+            label: args.value("name").map(str::to_owned),
             exit_with: pidfd_target(pid, slot::EXIT_WITH),
             claimed_by: pidfd_target(pid, slot::CLAIMED_BY),
             uid: uid_of(pid),
-            made: made_types(&args),
+            made: args.made(),
         })
     }
 
@@ -98,64 +99,6 @@ fn pidfd_target(pid: i32, slot: i32) -> Option<i32> {
 fn uid_of(pid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.parse().ok()
-}
-
-/// The value of `--flag VALUE` or `--flag=VALUE` in a command line.
-fn flag_value(args: &[String], flag: &str) -> Option<String> {
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        if a == "--" {
-            break;
-        }
-        if a == flag {
-            return it.next().cloned();
-        }
-        if let Some(v) = a.strip_prefix(flag).and_then(|rest| rest.strip_prefix('=')) {
-            return Some(v.to_owned());
-        }
-    }
-    None
-}
-
-/// The namespace types a holder's command line asked for (see [`crate::holder::HolderSpec`]).
-fn made_types(args: &[String]) -> Vec<NsType> {
-    const VALUED: [&str; 6] = ["--name", "--hostname", "--exit-with", "--bind", "--bind-file", "--print"];
-    let mut made = vec![NsType::Net];
-    let mut add = |t: NsType| {
-        if !made.contains(&t) {
-            made.push(t);
-        }
-    };
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        let flags: Vec<&str> = match a.as_str() {
-            "--" => break,
-            long if long.starts_with("--") => {
-                if VALUED.contains(&long) {
-                    it.next(); // its value
-                }
-                vec![long.split('=').next().unwrap_or(long)]
-            }
-            short if short.starts_with('-') => short[1..].char_indices().map(|(i, _)| &short[1 + i..2 + i]).collect(),
-            _ => vec![],
-        };
-        for flag in flags {
-            match flag {
-                "--user" | "U" | "--map-root-user" | "r" => add(NsType::User),
-                "--mount" | "m" | "--bind-file" => add(NsType::Mnt),
-                "--uts" | "u" | "--hostname" => add(NsType::Uts),
-                "--ipc" | "i" => add(NsType::Ipc),
-                "--pid" | "p" => add(NsType::Pid),
-                _ => {}
-            }
-        }
-    }
-    made
-}
-
-/// The label given with `--name` in a holder's command line, if any.
-pub fn label_from_cmdline(args: &[String]) -> Option<String> {
-    flag_value(args, "--name")
 }
 
 /// True if a process of this `comm` is an ns-unshare holder.
@@ -214,15 +157,18 @@ mod tests {
     #[test]
     fn label_parsing() {
         let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let label_from_cmdline = |a: &[String]| Cmdline::read(a).value("name").map(str::to_owned);
         assert_eq!(label_from_cmdline(&args("ns-unshare --name ad_dc")), Some("ad_dc".into()));
         assert_eq!(label_from_cmdline(&args("ns-unshare --json --name=x")), Some("x".into()));
         assert_eq!(label_from_cmdline(&args("ns-unshare --json")), None);
         assert_eq!(label_from_cmdline(&args("ns-unshare --name")), None);
         assert_eq!(label_from_cmdline(&args("ns-unshare --named x")), None);
-        assert_eq!(flag_value(&args("ns-unshare --exit-with 42 --name a"), "--exit-with"), Some("42".into()));
+        assert_eq!(label_from_cmdline(&args("ns-unshare --exit-with 42 --name a")), Some("a".into()));
         use NsType::*;
-        assert_eq!(made_types(&args("ns-unshare --name --pid -Urm --hostname=x")), [Net, User, Mnt, Uts]);
-        assert_eq!(made_types(&args("ns-unshare -p --bind-file a:b --ipc")), [Net, Pid, Mnt, Ipc]);
+        let made = |s: &str| Cmdline::read(&args(s)).made();
+        assert_eq!(made("ns-unshare --name --pid -Urm --hostname=x"), [Net, User, Mnt, Uts]);
+        assert_eq!(made("ns-unshare -p --bind-file a:b --ipc"), [Net, Mnt, Ipc, Pid]);
+        assert_eq!(made("ns-unshare --exit-with 1 -mpJ --name=-U"), [Net, Mnt, Pid]);
     }
 
     #[test]

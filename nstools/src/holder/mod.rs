@@ -14,11 +14,14 @@
 //!
 //! - [`bind`]: `--bind PATH` mounts; the holder ends when its mount goes (`ip netns delete`).
 //! - [`claim`]: the pipe idiom `ns-unshare | ns-exec CMD`: the holder ends when CMD does.
+//! - [`args`]: the command line that makes a holder ([`HolderArgs`]), defined once for
+//!   `ns-unshare` and for reading what a running holder made.
 //! - [`client`]: what other processes do with holders: [`Identity`] (is this PID a holder, its
 //!   label, what it ends with) and `ns-unshare --stop`.
 //!
 //! A holder also ends on SIGTERM, SIGINT or SIGHUP, and when its `--exit-with` process exits.
 
+mod args;
 mod bind;
 mod claim;
 mod client;
@@ -32,6 +35,7 @@ use std::os::fd::OwnedFd;
 
 use crate::vocab::NsType;
 
+pub use args::{HolderArgs, Print};
 pub use bind::undo_bind;
 pub use claim::{PipeId, claim};
 pub use client::{Identity, resolve_label, stop};
