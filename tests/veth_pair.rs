@@ -335,3 +335,38 @@ fn a_refused_default_route_leaves_nothing() {
     sb.run("veth-pair", &["--delete", "v0", "--peer-default-route"]).fails(2, "cannot be used with");
     assert_eq!(sb.links(), ["lo"]);
 }
+
+#[test]
+fn delete_removes_the_peer_default_route_through_a_bridge() {
+    let mut sb = sandbox!("delete_removes_the_peer_default_route_through_a_bridge");
+    let env = sb.spawn_netns();
+    let e = env.to_string();
+    // As `testenv join-host`: the peer goes onto a bridge that has an address in NAME's subnet,
+    // so the default route runs through the bridge, not through the pair.
+    sb.must(&format!(
+        "nsenter -t {env} --net sh -c 'ip link add br0 type bridge && ip link set br0 up && \
+         ip addr add 10.98.0.254/24 dev br0 && ip -6 addr add fd00:98::fe/64 dev br0 nodad'"
+    ));
+    let join = |sb: &nstools_tests::Sandbox| {
+        let args =
+            ["v0", "--peer-netns", &e, "--addr", "10.98.0.1/24", "--addr", "fd00:98::1/64", "--peer-default-route"];
+        sb.run("veth-pair", &args).ok();
+        sb.must(&format!("nsenter -t {env} --net ip link set v0-br master br0"));
+    };
+    join(&sb);
+    assert_eq!(default_gateway(&sb, env, "-4").as_deref(), Some("10.98.0.1"));
+    assert_eq!(default_gateway(&sb, env, "-6").as_deref(), Some("fd00:98::1"));
+    sb.run("veth-pair", &["--delete", "v0"]).ok();
+    assert_eq!(default_gateway(&sb, env, "-4"), None, "the IPv4 default route via v0 is left");
+    assert_eq!(default_gateway(&sb, env, "-6"), None, "the IPv6 default route via v0 is left");
+    // So joining again works (it was refused: the namespace had a default route already).
+    join(&sb);
+    sb.run("veth-pair", &["--delete", "v0"]).ok();
+    assert_eq!(default_gateway(&sb, env, "-4"), None);
+    assert_eq!(sb.links_in(env), ["br0", "lo"]);
+    // A default route there via another gateway is not the pair's: it stays.
+    sb.must(&format!("nsenter -t {env} --net ip route add default via 10.98.0.9"));
+    sb.run("veth-pair", &["v0", "--peer-netns", &e, "--addr", "10.98.0.1/24"]).ok();
+    sb.run("veth-pair", &["--delete", "v0"]).ok();
+    assert_eq!(default_gateway(&sb, env, "-4").as_deref(), Some("10.98.0.9"));
+}

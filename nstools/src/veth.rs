@@ -318,11 +318,54 @@ pub fn delete(name: &IfName, netns: Option<&TargetSpec>, missing_ok: bool) -> Re
         let kind = link.kind.as_ref().map_or("a device without a link kind", LinkKind::as_str);
         return Err(Error::new(format!("cannot delete {name}")).detail(format!("it is {kind}, not a veth")));
     }
+    // A default route in the peer's namespace via NAME's address (`--peer-default-route`) may
+    // run through a bridge there, not the pair: it would outlive the pair, pointing nowhere,
+    // and refuse the next one.
+    let routes = match link.peer_netnsid {
+        Some(nsid) => {
+            let addrs = nl.dump_addrs()?;
+            let cidrs: Vec<Cidr> =
+                addrs.iter().filter(|a| a.index == link.index).filter_map(|a| Cidr::parse(&a.cidr).ok()).collect();
+            let gws = gateways(&cidrs).unwrap_or_default();
+            if gws.is_empty() { None } else { netns_with_nsid(&mut nl, nsid).map(|ns| (ns, gws)) }
+        }
+        None => None,
+    };
     match nl.delete_link(link.index) {
-        Ok(()) => Ok(()),
-        Err(e) if e.errno == Errno::ENODEV && missing_ok => Ok(()),
-        Err(e) => Err(e.into_error(format!("cannot delete {name}"))),
+        Ok(()) => {}
+        Err(e) if e.errno == Errno::ENODEV && missing_ok => return Ok(()),
+        Err(e) => return Err(e.into_error(format!("cannot delete {name}"))),
     }
+    if let Some((ns, gws)) = routes {
+        let mut pnl = Netlink::open_in(&ns)?;
+        for gw in gws {
+            let what = format!("cannot remove the default route via {gw} in the peer's namespace");
+            undone(pnl.delete_default_route(gw), &[Errno::ESRCH], what)?;
+        }
+    }
+    Ok(())
+}
+
+/// The network namespace that `nl`'s namespace knows as `nsid`: looked for among those of the
+/// processes `/proc` shows and those bind-mounted (the kernel names no namespace by its id).
+fn netns_with_nsid(nl: &mut Netlink, nsid: i32) -> Option<Netns> {
+    let mut seen = std::collections::HashSet::new();
+    let procs = std::fs::read_dir("/proc").ok()?.flatten();
+    let from_procs = procs.filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts = crate::netns::nsfs_mounts(&mountinfo, crate::vocab::NsType::Net).into_iter().map(|(_, p)| p.into());
+    let paths = from_procs.map(|e| e.path().join("ns/net")).chain(mounts);
+    for path in paths {
+        let path: std::path::PathBuf = path;
+        let Ok(ns) = Netns::open_path(&path) else { continue };
+        if !seen.insert(ns.inode()) {
+            continue;
+        }
+        if nl.get_nsid(ns.as_fd()).ok().flatten() == Some(nsid) {
+            return Some(ns);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
