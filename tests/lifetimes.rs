@@ -266,3 +266,41 @@ fn a_label_is_a_target() {
     sb.run("ns-exec", &["-t", &l, "true"]).fails(125, "is another user's");
     sb.run("ns-unshare", &["--stop", &other.to_string()]).ok();
 }
+
+/// A stranger that connects to the holder's claim socket (named after the pipe, which anyone in
+/// the namespace can compute) and sends nothing, holding the connection: it waits until the
+/// holder has printed into the pipe (stdin readable), connects several times, then leaves a
+/// child holding the connections for two seconds.
+const STRANGER: &str = r#"
+import os, select, socket, sys, time
+select.select([0], [], [])
+st = os.fstat(0)
+name = b"\0nstools/holder/pipe/%d:%d" % (st.st_dev, st.st_ino)
+held = []
+for _ in range(3):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(name)
+    held.append(s)
+if os.fork() == 0:
+    os.close(0); os.close(1); os.close(2)
+    time.sleep(2)
+    os._exit(0)
+"#;
+
+#[test]
+fn a_stranger_on_the_claim_socket_does_not_stall_the_pipe_idiom() {
+    let sb = sandbox!("a_stranger_on_the_claim_socket_does_not_stall_the_pipe_idiom");
+    let l = label(&sb, "stranger");
+    let start = Instant::now();
+    let r = sh(
+        &sb,
+        &format!("ns-unshare --name {l} | {{ python3 -c '{STRANGER}' && exec ns-exec readlink /proc/self/ns/net; }}"),
+    );
+    let took = start.elapsed();
+    // The claim went through: the holder ended with the command (not left behind untied), and
+    // ns-exec did not sit out its one-second wait for an answer.
+    gone(&sb, &l, inode_of(r.ok()));
+    assert!(took < Duration::from_millis(900), "the claim waited: {took:?}");
+    // Let the stranger's child go (it carries the test's tag).
+    std::thread::sleep(Duration::from_secs(2));
+}

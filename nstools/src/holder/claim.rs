@@ -18,6 +18,9 @@
 //!   when the pidfd says the process exited - ns-exec, or CMD, which ns-exec became by `exec`
 //!   (with `--pid`/`--all`, ns-exec forks CMD and ends with it). One claim, once: the listener
 //!   closes then.
+//! - Anyone in the namespace can connect (the name is no secret): the holder reads every
+//!   connection at once, each with a deadline, so one that never presents the pipe cannot hold
+//!   up the claimant's.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -74,7 +77,7 @@ impl Listener {
     pub fn bind(pipe: PipeId) -> Option<Listener> {
         let fd = seqpacket(SocketFlags::NONBLOCK)?;
         rustix::net::bind(&fd, &pipe.address()?).ok()?;
-        rustix::net::listen(&fd, 4).ok()?;
+        rustix::net::listen(&fd, 16).ok()?;
         Some(Listener { fd, pipe })
     }
 

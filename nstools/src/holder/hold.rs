@@ -41,8 +41,8 @@ struct Holder {
     commit: Option<OwnedFd>,
     exit_with: Option<OwnedFd>,
     listener: Option<Listener>,
-    /// A claim connection accepted, its message not read yet.
-    pending: Option<OwnedFd>,
+    /// Claim connections accepted, their message not read yet, each with its deadline.
+    pending: Vec<(OwnedFd, Instant)>,
     claimed_by: Option<OwnedFd>,
     mounts: Option<MountWatch>,
     pid1: bool,
@@ -55,10 +55,16 @@ enum Source {
     Commit,
     ExitWith,
     Listener,
-    Pending,
+    /// The pending connection at this index.
+    Pending(usize),
     ClaimedBy,
     Mounts,
 }
+
+/// How long a claim connection may take to present the pipe (a claimant sends it at once).
+const CLAIM_DEADLINE: Duration = Duration::from_millis(500);
+/// Claim connections read at the same time at most (the oldest is dropped for a new one).
+const MAX_PENDING: usize = 16;
 
 /// Become the holder, report `OK` on `ready`, and live. Never returns.
 pub(super) fn hold(held: Held, ready: OwnedFd, pid1: bool) -> ! {
@@ -96,7 +102,7 @@ pub(super) fn hold(held: Held, ready: OwnedFd, pid1: bool) -> ! {
         let listener = listener_id.map(|pipe| Listener { fd: next(), pipe });
         let mounts = mounts_path.map(|path| MountWatch { fd: next(), path });
         let _ = nix::unistd::write(next(), b"OK\n"); // the ready pipe (last slot), closed here
-        Holder { signals, commit, exit_with, listener, pending: None, claimed_by: None, mounts, pid1 }.run()
+        Holder { signals, commit, exit_with, listener, pending: Vec::new(), claimed_by: None, mounts, pid1 }.run()
     })
 }
 
@@ -108,7 +114,6 @@ impl Holder {
                 (Source::Commit, self.commit.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
                 (Source::ExitWith, self.exit_with.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
                 (Source::Listener, self.listener.as_ref().map(|l| l.fd.as_fd()), PollFlags::POLLIN),
-                (Source::Pending, self.pending.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
                 (Source::ClaimedBy, self.claimed_by.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
                 // Before the commit the bind mount may not be made yet: watched from then on.
                 (
@@ -118,8 +123,18 @@ impl Holder {
                 ),
             ];
             sources.extend(more.into_iter().filter_map(|(s, fd, ev)| fd.map(|fd| (s, fd, ev))));
+            let pending = self.pending.iter().enumerate();
+            sources.extend(pending.map(|(i, (fd, _))| (Source::Pending(i), fd.as_fd(), PollFlags::POLLIN)));
             let mut fds: Vec<PollFd<'_>> = sources.iter().map(|(_, fd, ev)| PollFd::new(*fd, *ev)).collect();
-            if poll(&mut fds, PollTimeout::NONE).is_err() {
+            // The one timer: the deadline of the oldest connection that has not said its claim.
+            let timeout = match self.pending.iter().map(|(_, end)| *end).min() {
+                Some(end) => {
+                    let ms = end.saturating_duration_since(Instant::now()).as_millis() + 1;
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            if poll(&mut fds, timeout).is_err() {
                 continue;
             }
             let ready: Vec<Source> = sources
@@ -130,9 +145,14 @@ impl Holder {
                 .collect();
             drop(fds);
             drop(sources);
-            for source in ready {
+            // Pending connections last, from the highest index down: handling one removes it.
+            let (conns, others): (Vec<Source>, Vec<Source>) =
+                ready.into_iter().partition(|s| matches!(s, Source::Pending(_)));
+            for source in others.into_iter().chain(conns.into_iter().rev()) {
                 self.handle(source);
             }
+            let now = Instant::now();
+            self.pending.retain(|(_, end)| *end > now);
         }
     }
 
@@ -163,17 +183,25 @@ impl Holder {
             }
             Source::ExitWith | Source::ClaimedBy => shutdown(self.pid1, self.mounts.as_ref()),
             Source::Listener => {
-                if let Some(l) = &self.listener
-                    && self.pending.is_none()
-                {
-                    self.pending = l.accept();
+                // Every connection waiting, each read as soon as its message is there: one that
+                // says nothing (a stranger's) cannot hold up the claimant's.
+                while let Some(conn) = self.listener.as_ref().and_then(Listener::accept) {
+                    if self.pending.len() == MAX_PENDING {
+                        self.pending.remove(0);
+                    }
+                    self.pending.push((conn, Instant::now() + CLAIM_DEADLINE));
                 }
             }
-            Source::Pending => {
-                let (Some(conn), Some(l)) = (self.pending.take(), &self.listener) else { return };
+            Source::Pending(i) => {
+                if i >= self.pending.len() {
+                    return;
+                }
+                let (conn, _) = self.pending.remove(i);
+                let Some(l) = &self.listener else { return };
                 if let Some(pidfd) = l.receive(conn) {
                     // One claim, once: the listener goes, the claimant's pidfd takes its place.
                     self.listener = None;
+                    self.pending.clear();
                     self.claimed_by = sys::move_fd(pidfd, slot::CLAIMED_BY).ok();
                     if self.claimed_by.is_none() {
                         shutdown(self.pid1, self.mounts.as_ref());
