@@ -403,6 +403,11 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
     if let Some(o) = &results.overheads {
         render_overheads(w, o, results, ctx);
     }
+    // Figures measured apart from this run (the netem accuracy of the kernel matrix), when
+    // their file is there: included as written.
+    if let Ok(text) = std::fs::read_to_string(ctx.root.join("bench/netem-accuracy.md")) {
+        let _ = writeln!(w, "\n{}", text.trim_end());
+    }
     out
 }
 
