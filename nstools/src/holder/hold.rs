@@ -145,10 +145,11 @@ impl Holder {
                 .collect();
             drop(fds);
             drop(sources);
-            // Pending connections last, from the highest index down: handling one removes it.
+            // Pending connections first, from the highest index down (handling one removes it),
+            // before the listener's new ones shift them.
             let (conns, others): (Vec<Source>, Vec<Source>) =
                 ready.into_iter().partition(|s| matches!(s, Source::Pending(_)));
-            for source in others.into_iter().chain(conns.into_iter().rev()) {
+            for source in conns.into_iter().rev().chain(others) {
                 self.handle(source);
             }
             let now = Instant::now();
