@@ -44,7 +44,7 @@ pub enum Size {
     Smoke,
     /// N = 10 and 60, three repetitions; listing with 100 namespaces
     Quick,
-    /// N = 10, 60 and 250 (5, 5 and 3 repetitions); listing with 100 and 1,000 namespaces
+    /// N = 10, 20, 60 and 250 (5, 5, 5 and 3 repetitions); listing with 100 and 1,000 namespaces
     Full,
 }
 
@@ -209,7 +209,7 @@ impl Plan {
             },
             Size::Full => Plan {
                 size: Size::Full,
-                sizes: vec![(10, 5), (60, 5), (250, 3)],
+                sizes: vec![(10, 5), (20, 5), (60, 5), (250, 3)],
                 reps_a: None,
                 variants: Vec::new(),
                 exec_runs: 200,

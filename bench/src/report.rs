@@ -143,6 +143,14 @@ fn targets(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> Vec<Targe
     ratio_target("C faster than B (B/C > 1)", Variant::B, Variant::C, &|r| r > 1.0);
     ratio_target("D within 2× of E (D/E ≤ 2)", Variant::D, Variant::E, &|r| r <= 2.0);
     ratio_target("captures cost at most 10% (Cp/C ≤ 1.1)", Variant::Cp, Variant::C, &|r| r <= 1.1);
+    for &n in sizes.iter().filter(|&&n| n == 20 || n == 60) {
+        let (Some(a), Some(b)) = (get(c, n, Variant::A), get(c, n, Variant::C)) else { continue };
+        out.push(Target {
+            what: format!("C's strict teardown no slower than A's (A/C ≥ 1, medians of {} runs), N={n}", b.runs),
+            result: format!("teardown {}", ratio(a.teardown / b.teardown)),
+            met: Some(a.teardown / b.teardown >= 1.0),
+        });
+    }
     if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
         && hi > lo
     {
@@ -339,6 +347,7 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
         }
         let _ = writeln!(w);
     }
+    teardown_spread(w, results);
     if let (Some(&lo), Some(&hi)) = (sizes.iter().min(), sizes.iter().max())
         && hi > lo
     {
@@ -409,6 +418,53 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
         let _ = writeln!(w, "\n{}", text.trim_end());
     }
     out
+}
+
+/// Teardown run by run: A (Samba's scripts, not strict) against C (the drop-ins, strict), the
+/// minimum, median and maximum per testenv over the runs, so one noisy run cannot decide a ratio.
+fn teardown_spread(w: &mut String, results: &Results) {
+    let spread = |n: usize, v: Variant| -> Option<(f64, f64, f64)> {
+        let s = results.samples.get(&(n, v))?;
+        let per: Vec<f64> = s.iter().map(|x| x.teardown / n as f64).collect();
+        let min = per.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = per.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some((min, median(&per), max))
+    };
+    let rows: Vec<String> = results
+        .plan
+        .sizes
+        .iter()
+        .filter_map(|&(n, reps)| {
+            let (a, c) = (spread(n, Variant::A)?, spread(n, Variant::C)?);
+            Some(format!(
+                "| {n} | {reps} | {} ({}-{}) ms | {} ({}-{}) ms | {} |",
+                ms(a.1),
+                ms(a.0),
+                ms(a.2),
+                ms(c.1),
+                ms(c.0),
+                ms(c.2),
+                ratio(a.1 / c.1)
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "### Teardown run by run: A (Samba's scripts) against C (the drop-ins)\n\n\
+         Per testenv, median (minimum-maximum) over the runs, from the daemons' stdin closing until \
+         every `vethN-br` is gone from the bridge and every process has exited. C is strict (its \
+         `start_in_ns.sh` exits once its `vethN-br` is gone); A's scripts exit before the kernel \
+         has destroyed the namespace, and the run waits for that too.\n"
+    );
+    let _ = writeln!(w, "| N | runs | A teardown | C teardown | A/C (medians) |");
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(w, "{r}");
+    }
+    let _ = writeln!(w);
 }
 
 fn count(x: f64) -> String {
