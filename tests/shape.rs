@@ -139,6 +139,10 @@ fn shape_replaces_and_clear_removes_an_existing_interfaces_impairments() {
     if r.code != 0 {
         r.fails(1, &format!("veth-pair: cannot set delay 10ms on veth21: {NO_NETEM}"));
         assert_eq!(tc_root(&sb, Some(env), "veth21"), again);
+    } else {
+        // A kernel with netem: the netem replaced the tbf; the rate again for what follows.
+        assert_eq!(tc_root(&sb, Some(env), "veth21")["kind"], "netem");
+        sb.run("veth-pair", &["--shape", "veth21", "--netns", &e, "--rate", "16mbit"]).ok();
     }
 
     // Errors: one line, exit 2 for arguments (nothing touched), 1 for the kernel's refusals.
@@ -338,6 +342,8 @@ fn ping(sb: &Sandbox, count: u32) -> (u32, f64, f64) {
 fn cli_delay_100ms_shows_in_the_rtt() {
     let mut sb = sandbox!("cli_delay_100ms_shows_in_the_rtt");
     let Some(_) = netem_pair(&mut sb, &["--delay", "100ms"]) else { return };
+    // The first ping also waits for the neighbour's address, whose request netem delays too.
+    ping(&sb, 1);
     let (received, min, max) = ping(&sb, 5);
     assert_eq!(received, 5);
     assert!((100.0..=130.0).contains(&min) && (100.0..=130.0).contains(&max), "RTT {min}-{max} ms");
@@ -361,4 +367,17 @@ fn cli_clear_restores_the_link() {
     assert!(max < 20.0, "RTT up to {max} ms after --clear");
     assert_eq!(tc_root(&sb, None, "imp0")["kind"], "noqueue");
     let _ = env;
+}
+
+#[test]
+fn cli_shape_replaces_a_netem_rate_it_is_not_given() {
+    // The kernel keeps a netem's rate when a change does not send one; --shape sets exactly
+    // what it is given, so the rate goes.
+    let mut sb = sandbox!("cli_shape_replaces_a_netem_rate_it_is_not_given");
+    let Some(_) = netem_pair(&mut sb, &["--delay", "50ms", "--rate", "1mbit"]) else { return };
+    assert!(!tc_root(&sb, None, "imp0")["options"]["rate"].is_null(), "a rate at first");
+    sb.run("veth-pair", &["--shape", "imp0", "--delay", "10ms", "--loss", "1%"]).ok();
+    let root = tc_root(&sb, None, "imp0");
+    assert_eq!(root["kind"], "netem", "{root}");
+    assert!(root["options"]["rate"].is_null(), "the old rate stayed: {root}");
 }

@@ -406,6 +406,18 @@ impl Netlink {
             return self.clear_impairment(link).map(drop);
         };
         let l = self.qdisc_link(link, what)?;
+        // The kernel changes a netem in place field by field, and keeps a rate it is not sent
+        // (TCA_NETEM_RATE is optional; tc has the same effect): a netem with a rate goes first
+        // when the new one has none, so that exactly `imp` is left.
+        if kind == QdiscKind::Netem && imp.rate.is_none() {
+            let clock = Psched::read();
+            let root = self.root_qdisc(l.index).map_err(|e| e.into_error(what()))?;
+            if root.and_then(|r| decode(&r, &clock)).is_some_and(|old| old.qdisc() == Some(kind) && old.rate.is_some())
+            {
+                self.request(Rtm::Delqdisc, NlmF::empty(), delete_msg(l.index, kind))
+                    .map_err(|e| qdisc_error(e, kind, what()))?;
+            }
+        }
         // A link without an MTU attribute is not Ethernet-like; 1500 is as good as any.
         let msg = replace_msg(l.index, imp, l.mtu.unwrap_or(1500), &Psched::read())?;
         self.request(Rtm::Newqdisc, replace_flags(), msg).map_err(|e| qdisc_error(e, kind, what()))
