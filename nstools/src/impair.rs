@@ -108,8 +108,21 @@ impl Loss {
         self.0
     }
 
-    /// As a percentage.
+    /// As a percentage: the shortest decimal that is this value on the kernel's scale (1% set
+    /// reads back as 1, not as 1.0000000011641532).
     pub fn percent(self) -> f64 {
+        let exact = self.exact_percent();
+        (0..=10)
+            .map(|digits| {
+                let scale = 10f64.powi(digits);
+                (exact * scale).round() / scale
+            })
+            .find(|&p| Loss::from_percent(p) == Some(self))
+            .unwrap_or(exact)
+    }
+
+    /// The kernel's value as a percentage, unrounded (what `tc` prints to six digits).
+    fn exact_percent(self) -> f64 {
         100.0 * f64::from(self.0) / f64::from(u32::MAX)
     }
 }
@@ -117,7 +130,7 @@ impl Loss {
 impl fmt::Display for Loss {
     /// `1%`, `0.5%`, `33.3333%` (six significant digits, as `tc` prints it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%", significant(self.percent(), 6))
+        write!(f, "{}%", significant(self.exact_percent(), 6))
     }
 }
 
@@ -471,6 +484,16 @@ mod tests {
     }
 
     #[test]
+    fn loss_reads_back_as_it_was_set() {
+        // What ns-ls --json says of a loss the kernel holds in its scale.
+        for p in [1.0, 0.5, 20.0, 33.3333, 0.0001, 0.1, 100.0, 0.0, 99.9999] {
+            assert_eq!(Loss::from_percent(p).unwrap().percent(), p);
+        }
+        let odd = Loss::from_scaled(12_345_678);
+        assert_eq!(Loss::from_percent(odd.percent()), Some(odd));
+    }
+
+    #[test]
     fn loss_as_tc_scales_it() {
         // tc: rint(percent / 100 * UINT32_MAX)
         assert_eq!(parse_loss("--loss", "1%").unwrap().scaled(), 42_949_673);
@@ -616,7 +639,7 @@ mod tests {
         assert_eq!(v["qdisc"], "netem");
         assert_eq!(v["delay_us"], 100_000);
         assert_eq!(v["jitter_us"], 10_000);
-        assert!((v["loss_percent"].as_f64().unwrap() - 1.0).abs() < 1e-6, "{v}");
+        assert_eq!(v["loss_percent"], 1.0, "{v}");
         assert_eq!(v["rate_bits_per_sec"], 10_000_000);
         let v = serde_json::to_value(Impairment::from_flags(None, None, None, Some("1mbit")).unwrap()).unwrap();
         assert_eq!(
