@@ -198,7 +198,8 @@ impl Sandbox {
             .unwrap_or_else(|| exe.to_owned());
         let exe = exe.as_str();
         self.children.push(child);
-        let ready = wait_until(Duration::from_secs(5), || {
+        // Generous: it returns as soon as the program runs (an emulated guest takes seconds).
+        let ready = wait_until(Duration::from_secs(30), || {
             std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.file_name().is_some_and(|n| n == exe))
         });
         assert!(ready, "{argv:?} did not start {exe}");
