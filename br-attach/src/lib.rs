@@ -2,6 +2,7 @@
 //! library so that man pages and shell completions can be generated from the same definitions.
 //! `src/main.rs` only calls [`run`].
 
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use clap::Parser;
 use nstools::bridge::AttachSpec;
 use nstools::cli;
 use nstools::signals::Deferred;
+use nstools::vxlan::{TunnelSpec, VNI_MAX};
 use nstools::{Cidr, IfName, Result, TargetSpec};
 
 /// The tool's name, as it prints it in messages.
@@ -29,6 +31,11 @@ Examples:
 
   # Ad hoc: a bridge br0, with two ports that may not exist yet
   br-attach --create --bridge br0 tap0 tap1
+
+  # selftest0 stretched to two other hosts: tunnel vx42 (VXLAN 42, UDP 4789) in the selftest
+  # namespace (PID 4242), its UDP socket in this one (the host's)
+  br-attach --netns 4242 --vxlan 42 --remote 198.51.100.2 --remote 198.51.100.3
+  br-attach --netns 4242 --vxlan 42 --delete
 ";
 
 const EXIT_EXTRA: &str = "  124  an interface did not appear within --timeout (what this run changed is undone)";
@@ -37,6 +44,15 @@ const EXIT_EXTRA: &str = "  124  an interface did not appear within --timeout (w
 /// notification, never by polling - then bring it up and make the bridge its master.
 /// With --create, also create the bridge if it does not exist (idempotent), bring it and lo
 /// up and add its addresses; with no IFACE it only does that.
+///
+/// With --vxlan VNI, also give the bridge a port to other hosts: a VXLAN tunnel vxVNI (the
+/// kernel's Ethernet over UDP) to each --remote, one device whatever their number (a broadcast
+/// goes to each; no loop in a mesh), with the bridge's MTU (what does not fit in one underlay
+/// packet is fragmented, or answered "fragmentation needed" when sent with don't-fragment). Its
+/// UDP socket lives in --underlay-netns (default: this namespace), the device next to the
+/// bridge; it goes when either namespace ends, or with --delete. It prints the tunnel in
+/// `ip -d link`'s words. VXLAN has no handshake: a wrong VNI or port on the other side is
+/// silence (ns-ls --topology then shows no remote MAC learned).
 #[derive(Debug, Parser)]
 #[command(name = "br-attach", version, after_help = EXAMPLES,
           after_long_help = format!("{EXAMPLES}\n{}\n{EXIT_EXTRA}", cli::EXIT_STATUS))]
@@ -68,6 +84,30 @@ pub struct Cli {
     /// Work in this network namespace (PID, PID:INODE, nsfs path or /run/netns name)
     #[arg(short = 'n', long, value_name = "TARGET", value_parser = TargetSpec::from_str)]
     netns: Option<TargetSpec>,
+
+    /// A VXLAN tunnel port vxVNI to other hosts (VNI 0..16777215)
+    #[arg(long = "vxlan", value_name = "VNI", value_parser = clap::value_parser!(u32).range(0..=i64::from(VNI_MAX)))]
+    vni: Option<u32>,
+
+    /// The other host's underlay address (with --vxlan; repeatable: one tunnel to each)
+    #[arg(long = "remote", value_name = "IP", requires = "vni", conflicts_with = "delete")]
+    remotes: Vec<IpAddr>,
+
+    /// The tunnel's source address (default: the route's)
+    #[arg(long, value_name = "IP", requires = "vni", conflicts_with = "delete")]
+    local: Option<IpAddr>,
+
+    /// The tunnel's UDP port
+    #[arg(long, value_name = "PORT", default_value_t = nstools::vxlan::DEFAULT_PORT, requires = "vni")]
+    dstport: u16,
+
+    /// The namespace of the tunnel's UDP socket, with a route to the remotes (default: this one)
+    #[arg(long, value_name = "TARGET", value_parser = TargetSpec::from_str, requires = "vni", conflicts_with = "delete")]
+    underlay_netns: Option<TargetSpec>,
+
+    /// Delete the tunnel vxVNI (with --vxlan), with its remotes
+    #[arg(long, requires = "vni", conflicts_with_all = ["ifaces", "create"])]
+    delete: bool,
 }
 
 fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
@@ -76,8 +116,22 @@ fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
-    if cli.ifaces.is_empty() && !cli.create {
-        return Err(nstools::Error::usage("nothing to do").detail("give interfaces to attach, or --create"));
+    if let (Some(vni), true) = (cli.vni, cli.delete) {
+        nstools::vxlan::delete(vni, cli.netns.as_ref())?;
+        return Ok(0);
+    }
+    if cli.ifaces.is_empty() && !cli.create && cli.vni.is_none() {
+        return Err(nstools::Error::usage("nothing to do").detail("give interfaces to attach, --create or --vxlan"));
+    }
+    let tunnel = cli.vni.map(|vni| TunnelSpec {
+        vni,
+        remotes: cli.remotes,
+        local: cli.local,
+        port: cli.dstport,
+        underlay: cli.underlay_netns,
+    });
+    if let Some(t) = &tunnel {
+        t.check()?;
     }
     let guard = Deferred::block()?;
     let spec = AttachSpec {
@@ -89,7 +143,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         timeout: Some(cli.timeout),
         netns: cli.netns,
     };
-    nstools::bridge::run(&spec, &guard)?;
+    let report = nstools::bridge::run_with_tunnel(&spec, tunnel.as_ref(), &guard)?;
+    if let Some(report) = report {
+        cli::print_line(&report.to_string())?;
+    }
     guard.commit();
     Ok(0)
 }

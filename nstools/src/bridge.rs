@@ -4,6 +4,8 @@
 //! Fully done or fully undone: on failure, timeout or a termination signal, the interfaces this
 //! run attached are detached again (and brought down if they were down), addresses it added to
 //! an existing bridge are removed, and a bridge this run created is deleted.
+//!
+//! [`run_with_tunnel`] adds a VXLAN tunnel port to other hosts ([`crate::vxlan`]) in the same run.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use crate::netns::{Netns, Target, TargetSpec};
 use crate::signals::{Deferred, interrupted};
 use crate::undo::Undo;
 use crate::vocab::{LOOPBACK, LinkKind};
+use crate::vxlan::{TunnelReport, TunnelSpec};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -45,31 +48,51 @@ type Log = Undo<Netlink>;
 
 /// Run `spec`.
 pub fn run(spec: &AttachSpec, guard: &Deferred) -> Result<()> {
+    run_with_tunnel(spec, None, guard).map(drop)
+}
+
+/// Run `spec`, and give the bridge the tunnel port `tunnel` (made, or completed, before the
+/// interfaces are attached); returns what the tunnel is.
+pub fn run_with_tunnel(
+    spec: &AttachSpec,
+    tunnel: Option<&TunnelSpec>,
+    guard: &Deferred,
+) -> Result<Option<TunnelReport>> {
     let ns = match &spec.netns {
         Some(t) => Target::open(t)?.netns,
         None => Netns::current()?,
     };
     let mut log = Undo::new(Netlink::open_in(&ns)?);
-    let result = attach_all(spec, &ns, &mut log, guard).and_then(|()| match guard.pending() {
+    let result = attach_all(spec, tunnel, &ns, &mut log, guard).and_then(|report| match guard.pending() {
         Some(signal) => Err(interrupted(signal, "nothing was changed")),
-        None => Ok(()),
+        None => Ok(report),
     });
     match result {
-        Ok(()) => {
+        Ok(report) => {
             log.commit();
-            Ok(())
+            Ok(report)
         }
         Err(e) => Err(log.rollback(e)),
     }
 }
 
-fn attach_all(spec: &AttachSpec, ns: &Netns, log: &mut Log, guard: &Deferred) -> Result<()> {
+fn attach_all(
+    spec: &AttachSpec,
+    tunnel: Option<&TunnelSpec>,
+    ns: &Netns,
+    log: &mut Log,
+    guard: &Deferred,
+) -> Result<Option<TunnelReport>> {
     let wait = spec.timeout != Some(Duration::ZERO) && !spec.ifaces.is_empty();
     // Subscribe before the first look-up, so that nothing slips between look and wait.
     let mut watch = if wait { Some(LinkWatch::open_in(ns)?) } else { None };
     let deadline = spec.timeout.map(|t| Instant::now() + t);
 
     let bridge = if spec.create { ensure_bridge(spec, log)? } else { find_bridge(&spec.bridge, log.ctx())? };
+    let report = match tunnel {
+        Some(t) => Some(crate::vxlan::attach(t, &bridge, ns, spec.netns.as_ref(), log)?),
+        None => None,
+    };
 
     let mut missing = Vec::new();
     for iface in &spec.ifaces {
@@ -80,7 +103,7 @@ fn attach_all(spec: &AttachSpec, ns: &Netns, log: &mut Log, guard: &Deferred) ->
     }
     let Some(watch) = watch.as_mut() else {
         return match missing.first() {
-            None => Ok(()),
+            None => Ok(report),
             Some(name) => Err(Error::sys(format!("cannot attach {name} to {}", bridge.name), Errno::ENODEV)
                 .detail(format!("{name} does not exist"))
                 .hint("with --timeout 0, br-attach does not wait for it")),
@@ -122,7 +145,7 @@ fn attach_all(spec: &AttachSpec, ns: &Netns, log: &mut Log, guard: &Deferred) ->
             }
         }
     }
-    Ok(())
+    Ok(report)
 }
 
 fn find_bridge(name: &IfName, nl: &mut Netlink) -> Result<Link> {
@@ -185,7 +208,8 @@ fn ensure_bridge(spec: &AttachSpec, log: &mut Log) -> Result<Link> {
     Ok(bridge)
 }
 
-fn attach(log: &mut Log, link: &Link, bridge: &Link) -> Result<()> {
+/// Attach `link` to `bridge` (and bring it up), recorded in `log`.
+pub(crate) fn attach(log: &mut Log, link: &Link, bridge: &Link) -> Result<()> {
     let what = || format!("cannot attach {} to {}", link.name, bridge.name);
     let nl = log.ctx();
     if link.index == bridge.index {

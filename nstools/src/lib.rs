@@ -8,7 +8,8 @@
 //! - [`netns`]: namespace handles and targets (PID, `PID:INODE`, nsfs path, `/run/netns` name).
 //! - [`netlink`]: rtnetlink requests, one small function per operation.
 //! - [`undo`], [`signals`]: fully done or fully undone, even when interrupted.
-//! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do.
+//! - [`veth`], [`bridge`]: what `veth-pair` and `br-attach` do; [`vxlan`]: a bridge's tunnel
+//!   port to other hosts.
 //! - [`impair`]: link impairments (delay, jitter, loss, rate); set by [`netlink::qdisc`].
 //! - [`exec`], [`capture`]: what `ns-exec` does: run a command, record the namespace's traffic
 //!   meanwhile (a pcapng file).
@@ -35,6 +36,7 @@ pub mod sys;
 pub mod undo;
 pub mod veth;
 pub mod vocab;
+pub mod vxlan;
 
 pub use cidr::Cidr;
 pub use error::{Error, Result};

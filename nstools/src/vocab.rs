@@ -139,6 +139,8 @@ pub enum LinkKind {
     Veth,
     /// `bridge`: a software bridge.
     Bridge,
+    /// `vxlan`: a VXLAN tunnel (Ethernet over UDP), a bridge's port to other hosts.
+    Vxlan,
     /// Any other kind (`dummy`, `vlan`, `tun`...), by the kernel's name; never one of the words
     /// above (build it with [`LinkKind::from_kernel`]).
     Other(String),
@@ -150,6 +152,7 @@ impl LinkKind {
         match word {
             "veth" => LinkKind::Veth,
             "bridge" => LinkKind::Bridge,
+            "vxlan" => LinkKind::Vxlan,
             other => LinkKind::Other(other.to_owned()),
         }
     }
@@ -159,6 +162,7 @@ impl LinkKind {
         match self {
             LinkKind::Veth => "veth",
             LinkKind::Bridge => "bridge",
+            LinkKind::Vxlan => "vxlan",
             LinkKind::Other(word) => word,
         }
     }
@@ -362,6 +366,22 @@ pub(crate) const VETH_INFO_PEER: u16 = 1;
 pub(crate) const NETNSA_NSID: u16 = 1;
 /// `NETNSA_FD` (linux/net_namespace.h): a namespace named by a file descriptor.
 pub(crate) const NETNSA_FD: u16 = 3;
+/// `AF_BRIDGE`: the family of a bridge's or a VXLAN device's forwarding database (`bridge fdb`).
+pub(crate) const AF_BRIDGE: u8 = libc::AF_BRIDGE as u8;
+/// `IFLA_VXLAN_*` (linux/if_link.h): a VXLAN device's `IFLA_INFO_DATA`.
+pub(crate) const IFLA_VXLAN_ID: u16 = 1;
+/// The default remote (`remote`/`group`), IPv4.
+pub(crate) const IFLA_VXLAN_GROUP: u16 = 2;
+/// The source address (`local`), IPv4.
+pub(crate) const IFLA_VXLAN_LOCAL: u16 = 4;
+/// Learn remote MACs from what arrives (u8).
+pub(crate) const IFLA_VXLAN_LEARNING: u16 = 7;
+/// The UDP destination port, big-endian.
+pub(crate) const IFLA_VXLAN_PORT: u16 = 15;
+/// The default remote, IPv6.
+pub(crate) const IFLA_VXLAN_GROUP6: u16 = 16;
+/// The source address, IPv6.
+pub(crate) const IFLA_VXLAN_LOCAL6: u16 = 17;
 
 #[cfg(test)]
 mod tests {
@@ -369,7 +389,7 @@ mod tests {
 
     #[test]
     fn words_round_trip() {
-        for word in ["veth", "bridge", "dummy"] {
+        for word in ["veth", "bridge", "vxlan", "dummy"] {
             assert_eq!(LinkKind::from_kernel(word).as_str(), word);
         }
         assert_eq!(LinkKind::from_kernel("veth"), LinkKind::Veth);

@@ -1,6 +1,7 @@
-//! Links: look up, dump, create (veth pairs and bridges), change (up, down, master), delete;
-//! [`LinkMessage`] says what a request does.
+//! Links: look up, dump, create (veth pairs, bridges, VXLAN tunnels), change (up, down,
+//! master), delete; [`LinkMessage`] says what a request does.
 
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use neli::consts::nl::NlmF;
@@ -11,9 +12,13 @@ use nix::errno::Errno;
 use serde::Serialize;
 
 use super::attr::{attr, c_string, find, i32_of, nest, nested, string, u32_of};
+use super::route::ip_bytes;
 use super::{KernelError, Netlink, NlResult};
 use crate::error::{Error, Result};
-use crate::vocab::{LinkKind, OperState, VETH_INFO_PEER};
+use crate::vocab::{
+    IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6, IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6,
+    IFLA_VXLAN_PORT, LinkKind, OperState, VETH_INFO_PEER,
+};
 
 /// `IFLA_EXT_MASK` for link answers without statistics (smaller, faster).
 const SKIP_STATS: u32 = libc::RTEXT_FILTER_SKIP_STATS as u32;
@@ -43,18 +48,79 @@ pub struct Link {
     pub mtu: Option<u32>,
     /// Hardware address (`aa:bb:cc:dd:ee:ff`).
     pub mac: Option<String>,
+    /// For a VXLAN tunnel: its settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanInfo>,
+}
+
+/// A VXLAN tunnel to create: what `ip link add NAME type vxlan id VNI [local IP] dstport PORT`
+/// says. Its remotes are entries of its forwarding database ([`Netlink::append_fdb`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VxlanConfig {
+    /// The VXLAN network identifier (0..=16777215).
+    pub vni: u32,
+    /// The UDP port it sends to and listens on (IANA's is 4789).
+    pub port: u16,
+    /// The source address of what it sends (`None`: the route's).
+    pub local: Option<IpAddr>,
+}
+
+/// A VXLAN tunnel's settings, as the kernel reports them (`ip -d link`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VxlanInfo {
+    /// The VXLAN network identifier.
+    pub vni: u32,
+    /// The UDP port.
+    pub port: u16,
+    /// The source address, if one was set.
+    pub local: Option<IpAddr>,
+    /// The default remote (`remote`/`group`), if one was set at creation.
+    pub group: Option<IpAddr>,
+    /// The id under which the device's namespace knows the one its UDP socket is in (the
+    /// underlay), when that is another one.
+    pub underlay_netnsid: Option<i32>,
+}
+
+impl VxlanInfo {
+    fn from_data(data: &RtBuffer<u16, Buffer>, underlay_netnsid: Option<i32>) -> Option<VxlanInfo> {
+        let ip = |v4: u16, v6: u16| find(data, v4).or_else(|| find(data, v6)).and_then(ip_of);
+        Some(VxlanInfo {
+            vni: find(data, IFLA_VXLAN_ID).and_then(u32_of)?,
+            port: find(data, IFLA_VXLAN_PORT).and_then(|b| Some(u16::from_be_bytes(b.get(..2)?.try_into().ok()?)))?,
+            local: ip(IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6),
+            group: ip(IFLA_VXLAN_GROUP, IFLA_VXLAN_GROUP6),
+            underlay_netnsid,
+        })
+    }
+}
+
+/// An IPv4 or IPv6 address payload; `None` for the unspecified address (not set).
+pub(crate) fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+    let ip = match bytes.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 impl Link {
     pub(crate) fn from_msg(msg: &Ifinfomsg) -> Link {
         let attrs = msg.rtattrs();
         let flags = msg.ifi_flags();
-        let kind = find(attrs, Ifla::Linkinfo)
-            .and_then(nested::<IflaInfo>)
-            .and_then(|info| find(&info, IflaInfo::Kind).map(|k| LinkKind::from_kernel(&c_string(k))));
+        let info = find(attrs, Ifla::Linkinfo).and_then(nested::<IflaInfo>);
+        let kind =
+            info.as_ref().and_then(|info| find(info, IflaInfo::Kind).map(|k| LinkKind::from_kernel(&c_string(k))));
         let index = *msg.ifi_index() as u32;
         let link = find(attrs, Ifla::Link).and_then(u32_of);
         let is_veth = kind == Some(LinkKind::Veth);
+        let link_netnsid = find(attrs, Ifla::LinkNetnsid).and_then(i32_of).filter(|&n| n >= 0);
+        let vxlan = info
+            .as_ref()
+            .filter(|_| kind == Some(LinkKind::Vxlan))
+            .and_then(|info| find(info, IflaInfo::Data))
+            .and_then(nested::<u16>)
+            .and_then(|data| VxlanInfo::from_data(&data, link_netnsid));
         Link {
             index,
             name: find(attrs, Ifla::Ifname).map(c_string).unwrap_or_default(),
@@ -65,10 +131,11 @@ impl Link {
                 .map_or(OperState::Unknown, OperState::from_kernel),
             master: find(attrs, Ifla::Master).and_then(u32_of).filter(|&m| m != 0),
             peer_index: link.filter(|&l| is_veth && l != 0),
-            peer_netnsid: find(attrs, Ifla::LinkNetnsid).and_then(i32_of).filter(|&n| is_veth && n >= 0),
+            peer_netnsid: link_netnsid.filter(|_| is_veth),
             mtu: find(attrs, Ifla::Mtu).and_then(u32_of),
             mac: find(attrs, Ifla::Address).filter(|b| b.len() == 6).map(format_mac),
             kind,
+            vxlan,
         }
     }
 
@@ -78,7 +145,7 @@ impl Link {
     }
 }
 
-fn format_mac(b: &[u8]) -> String {
+pub(crate) fn format_mac(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
 }
 
@@ -142,6 +209,7 @@ pub struct LinkMessage<'a> {
     master: Option<u32>,
     kind: Option<LinkKind>,
     peer: Option<Box<LinkMessage<'a>>>,
+    vxlan: Option<VxlanConfig>,
 }
 
 impl<'a> LinkMessage<'a> {
@@ -217,6 +285,13 @@ impl<'a> LinkMessage<'a> {
         LinkMessage { peer: Some(Box::new(peer)), ..self.kind(LinkKind::Veth) }
     }
 
+    /// A VXLAN tunnel (`IFLA_INFO_DATA { IFLA_VXLAN_* }`) as `config` says, learning remote
+    /// MACs from what arrives. Its UDP socket is made in the namespace of the socket that sends
+    /// the request, wherever the device itself goes ([`netns_fd`](Self::netns_fd)).
+    pub fn vxlan(self, config: VxlanConfig) -> Self {
+        LinkMessage { vxlan: Some(config), ..self.kind(LinkKind::Vxlan) }
+    }
+
     /// Answers without statistics (`IFLA_EXT_MASK`): smaller and faster.
     pub fn skip_stats(self) -> Self {
         LinkMessage { skip_stats: true, ..self }
@@ -269,6 +344,18 @@ impl<'a> LinkMessage<'a> {
             let mut info = vec![string(IflaInfo::Kind, kind.as_str())];
             if let Some(peer) = self.peer {
                 info.push(nest(IflaInfo::Data, &[attr(VETH_INFO_PEER, peer.build()?)]));
+            }
+            if let Some(vxlan) = self.vxlan {
+                let mut data = vec![
+                    attr(IFLA_VXLAN_ID, vxlan.vni),
+                    attr(IFLA_VXLAN_PORT, Buffer::from(vxlan.port.to_be_bytes().to_vec())),
+                    attr(IFLA_VXLAN_LEARNING, 1u8),
+                ];
+                if let Some(local) = vxlan.local {
+                    let ty = if local.is_ipv4() { IFLA_VXLAN_LOCAL } else { IFLA_VXLAN_LOCAL6 };
+                    data.push(attr(ty, ip_bytes(&local)));
+                }
+                info.push(nest(IflaInfo::Data, &data));
             }
             attrs.push(nest(Ifla::Linkinfo, &info));
         }
@@ -373,6 +460,26 @@ mod tests {
         let attrs = nested::<Ifla>(&peer[16..]).unwrap();
         assert_eq!(find(&attrs, Ifla::Ifname).map(c_string).as_deref(), Some("v0"));
         assert_eq!(find(&attrs, Ifla::Mtu).and_then(u32_of), Some(1400));
+    }
+
+    #[test]
+    fn a_vxlan_carries_its_settings() {
+        let local = "198.51.100.1".parse().unwrap();
+        let msg = LinkMessage::new()
+            .name("vx42")
+            .mtu(1500)
+            .vxlan(VxlanConfig { vni: 42, port: 4789, local: Some(local) })
+            .build()
+            .unwrap();
+        let info = find(msg.rtattrs(), Ifla::Linkinfo).and_then(nested::<IflaInfo>).unwrap();
+        assert_eq!(find(&info, IflaInfo::Kind).map(c_string).as_deref(), Some("vxlan"));
+        let data = find(&info, IflaInfo::Data).and_then(nested::<u16>).unwrap();
+        assert_eq!(find(&data, IFLA_VXLAN_PORT), Some(&[0x12, 0xb5][..])); // 4789, big-endian
+        assert_eq!(find(&data, IFLA_VXLAN_LEARNING), Some(&[1][..]));
+        let read = VxlanInfo::from_data(&data, None).unwrap();
+        assert_eq!(read, VxlanInfo { vni: 42, port: 4789, local: Some(local), group: None, underlay_netnsid: None });
+        assert_eq!(ip_of(&[0; 4]), None);
+        assert_eq!(ip_of(ip_bytes(&"fd00::1".parse().unwrap()).as_ref()), Some("fd00::1".parse().unwrap()));
     }
 
     #[test]

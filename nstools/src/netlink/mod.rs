@@ -2,7 +2,7 @@
 //! the ACK read by us so that the kernel's errno and extended-ack text reach the user.
 //!
 //! [`Netlink`] is a socket bound to one network namespace (the one its creating thread was in).
-//! The operations live in the submodules, one small function each: [`link`], [`addr`],
+//! The operations live in the submodules, one small function each: [`link`], [`fdb`], [`addr`],
 //! [`route`], [`qdisc`], [`nsid`], and [`watch`] for waiting on notifications.
 //!
 //! Privileges: every change request needs `CAP_NET_ADMIN` in the user namespace that owns the
@@ -10,6 +10,7 @@
 
 pub mod addr;
 pub mod attr;
+pub mod fdb;
 pub mod link;
 pub mod nsid;
 pub mod qdisc;

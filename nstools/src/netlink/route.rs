@@ -23,7 +23,8 @@ use neli::types::{Buffer, RtBuffer};
 use super::attr::attr;
 use super::{KernelError, Netlink, NlResult};
 
-fn ip_bytes(ip: &IpAddr) -> Buffer {
+/// The payload of an address: 4 bytes for IPv4, 16 for IPv6.
+pub(crate) fn ip_bytes(ip: &IpAddr) -> Buffer {
     match ip {
         IpAddr::V4(a) => Buffer::from(a.octets().to_vec()),
         IpAddr::V6(a) => Buffer::from(a.octets().to_vec()),
@@ -64,6 +65,29 @@ fn default_route_msg(gateway: &IpAddr, add: bool) -> NlResult<Rtmsg> {
 }
 
 impl Netlink {
+    /// The source address the kernel picks to reach `dst` (`ip route get DST`'s `src`); ENETUNREACH
+    /// or EHOSTUNREACH when there is no route to it.
+    pub fn source_for(&mut self, dst: &IpAddr) -> NlResult<Option<IpAddr>> {
+        let (family, len) = if dst.is_ipv4() { (RtAddrFamily::Inet, 32) } else { (RtAddrFamily::Inet6, 128) };
+        let mut attrs = RtBuffer::new();
+        attrs.push(attr(Rta::Dst, ip_bytes(dst)));
+        let msg = RtmsgBuilder::default()
+            .rtm_family(family)
+            .rtm_dst_len(len)
+            .rtm_src_len(0)
+            .rtm_tos(0)
+            .rtm_table(RtTable::Unspec)
+            .rtm_protocol(Rtprot::Unspec)
+            .rtm_scope(RtScope::Universe)
+            .rtm_type(Rtn::Unspec)
+            .rtattrs(attrs)
+            .build()
+            .map_err(KernelError::unbuilt)?;
+        self.get(Rtm::Getroute, msg, |answer: &Rtmsg| {
+            super::attr::find(answer.rtattrs(), Rta::Prefsrc).and_then(super::link::ip_of)
+        })
+    }
+
     /// Add a default route via `gateway` (IPv4 or IPv6) to the main table of the socket's
     /// namespace, as `ip route add default via GATEWAY` does. EEXIST if there is one of that
     /// family already; see the module documentation for the others.
