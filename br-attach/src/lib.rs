@@ -38,24 +38,29 @@ Examples:
   br-attach --netns 4242 --vxlan 42 --delete
 ";
 
+const TUNNEL_HELP: &str = "\
+Tunnel: with --vxlan VNI, the bridge also gets a port to other hosts: a VXLAN tunnel vxVNI (the
+kernel's Ethernet over UDP) to each --remote, one device whatever their number (a broadcast goes to
+each; no loop in a mesh), with the bridge's MTU (what does not fit in one underlay packet is
+fragmented, or answered \"fragmentation needed\" when sent with don't-fragment). Its UDP socket
+lives in --underlay-netns (default: this namespace), the device next to the bridge; it goes when
+either namespace ends, or with --delete. It prints the tunnel in `ip -d link`'s words. VXLAN has
+no handshake: a wrong VNI or port on the other side is silence (ns-ls --topology then shows no
+remote MAC learned).
+";
+
+/// The heading of the tunnel's options in --help.
+const TUNNEL: &str = "A tunnel port to other hosts (VXLAN)";
+
 const EXIT_EXTRA: &str = "  124  an interface did not appear within --timeout (what this run changed is undone)";
 
 /// Attach interfaces to a bridge (default selftest0): wait until each exists - by netlink
 /// notification, never by polling - then bring it up and make the bridge its master.
 /// With --create, also create the bridge if it does not exist (idempotent), bring it and lo
 /// up and add its addresses; with no IFACE it only does that.
-///
-/// With --vxlan VNI, also give the bridge a port to other hosts: a VXLAN tunnel vxVNI (the
-/// kernel's Ethernet over UDP) to each --remote, one device whatever their number (a broadcast
-/// goes to each; no loop in a mesh), with the bridge's MTU (what does not fit in one underlay
-/// packet is fragmented, or answered "fragmentation needed" when sent with don't-fragment). Its
-/// UDP socket lives in --underlay-netns (default: this namespace), the device next to the
-/// bridge; it goes when either namespace ends, or with --delete. It prints the tunnel in
-/// `ip -d link`'s words. VXLAN has no handshake: a wrong VNI or port on the other side is
-/// silence (ns-ls --topology then shows no remote MAC learned).
 #[derive(Debug, Parser)]
 #[command(name = "br-attach", version, after_help = EXAMPLES,
-          after_long_help = format!("{EXAMPLES}\n{}\n{EXIT_EXTRA}", cli::EXIT_STATUS))]
+          after_long_help = format!("{EXAMPLES}\n{}\n{EXIT_EXTRA}\n\n{TUNNEL_HELP}", cli::EXIT_STATUS))]
 pub struct Cli {
     /// Interfaces to attach
     #[arg(value_name = "IFACE", value_parser = IfName::new)]
@@ -86,27 +91,27 @@ pub struct Cli {
     netns: Option<TargetSpec>,
 
     /// A VXLAN tunnel port vxVNI to other hosts (VNI 0..16777215)
-    #[arg(long = "vxlan", value_name = "VNI", value_parser = clap::value_parser!(u32).range(0..=i64::from(VNI_MAX)))]
+    #[arg(help_heading = TUNNEL, long = "vxlan", value_name = "VNI", value_parser = clap::value_parser!(u32).range(0..=i64::from(VNI_MAX)))]
     vni: Option<u32>,
 
-    /// The other host's underlay address (with --vxlan; repeatable: one tunnel to each)
-    #[arg(long = "remote", value_name = "IP", requires = "vni", conflicts_with = "delete")]
+    /// The other host's underlay address (with --vxlan; repeatable)
+    #[arg(help_heading = TUNNEL, long = "remote", value_name = "IP", requires = "vni", conflicts_with = "delete")]
     remotes: Vec<IpAddr>,
 
     /// The tunnel's source address (default: the route's)
-    #[arg(long, value_name = "IP", requires = "vni", conflicts_with = "delete")]
+    #[arg(help_heading = TUNNEL, long, value_name = "IP", requires = "vni", conflicts_with = "delete")]
     local: Option<IpAddr>,
 
     /// The tunnel's UDP port
-    #[arg(long, value_name = "PORT", default_value_t = nstools::vxlan::DEFAULT_PORT, requires = "vni")]
+    #[arg(help_heading = TUNNEL, long, value_name = "PORT", default_value_t = nstools::vxlan::DEFAULT_PORT, requires = "vni")]
     dstport: u16,
 
     /// The namespace of the tunnel's UDP socket, with a route to the remotes (default: this one)
-    #[arg(long, value_name = "TARGET", value_parser = TargetSpec::from_str, requires = "vni", conflicts_with = "delete")]
+    #[arg(help_heading = TUNNEL, long, value_name = "TARGET", value_parser = TargetSpec::from_str, requires = "vni", conflicts_with = "delete")]
     underlay_netns: Option<TargetSpec>,
 
     /// Delete the tunnel vxVNI (with --vxlan), with its remotes
-    #[arg(long, requires = "vni", conflicts_with_all = ["ifaces", "create"])]
+    #[arg(help_heading = TUNNEL, long, requires = "vni", conflicts_with_all = ["ifaces", "create"])]
     delete: bool,
 }
 
@@ -121,7 +126,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Ok(0);
     }
     if cli.ifaces.is_empty() && !cli.create && cli.vni.is_none() {
-        return Err(nstools::Error::usage("nothing to do").detail("give interfaces to attach, --create or --vxlan"));
+        return Err(nstools::Error::usage("nothing to do").detail("give interfaces to attach, or --create"));
     }
     let tunnel = cli.vni.map(|vni| TunnelSpec {
         vni,
