@@ -73,6 +73,25 @@ fn two_hosts(sb: &mut Sandbox, user: Option<&str>) {
     let underlay = field(&out, "CAPTURE underlay-a:");
     let vxlan: u32 = underlay.trim_start_matches("3 requests, 3 replies, ").trim_end_matches(" vxlan").parse().unwrap();
     assert!(vxlan >= 6, "each ping crossed the underlay inside VXLAN (ARP may too): {underlay}");
+    // testenv ls (ns-ls --topology), its JSON and its graph show the tunnel and what it learned.
+    let ls: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("LS a: ")).collect();
+    let tunnel = ls.iter().find(|l| l.contains("── vx5357")).unwrap_or_else(|| panic!("{ls:?}"));
+    assert!(tunnel.contains("── vx5357 ⇄ VXLAN 5357 to 198.51.100.2 (UDP 4789, "), "{tunnel}");
+    assert!(tunnel.ends_with("remote MACs learned)") && !tunnel.contains("no remote"), "{tunnel}");
+    let json: serde_json::Value = serde_json::from_str(field(&out, "JSON a:")).unwrap();
+    let port = json["bridges"][0]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "vx5357").unwrap();
+    let vxlan = &port["vxlan"];
+    assert_eq!(
+        (&vxlan["vni"], &vxlan["remotes"], &vxlan["port"]),
+        (&5357.into(), &serde_json::json!(["198.51.100.2"]), &4789.into())
+    );
+    let learned = vxlan["learned"].as_array().unwrap();
+    assert!(!learned.is_empty() && learned.iter().all(|e| e["dst"] == "198.51.100.2"), "{vxlan}");
+    let dot: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("DOT a: ")).collect();
+    assert!(
+        dot.iter().any(|l| l.ends_with("-- \"?/host 198.51.100.2\" [penwidth=2, label=\"VXLAN 5357, UDP 4789\"];")),
+        "{dot:?}"
+    );
     // Nothing is left: the tunnel went with --delete on a, with the selftest namespace on b.
     assert_eq!(field(&out, "DELETE a:"), "vx5357: removed");
     assert_eq!(field(&out, "LEFT host-a"), "lo ua");
@@ -107,6 +126,12 @@ fn wrong(phase: &str) {
     }
     assert_eq!(field(&out, "PING a->b"), "failed");
     assert_eq!(field(&out, "LEARNED a:"), "0");
+    let ls =
+        out.lines().find(|l| l.starts_with("LS a: ") && l.contains("── vx5357")).unwrap_or_else(|| panic!("{out}"));
+    assert!(ls.ends_with("(UDP 4789, no remote MAC learned)"), "{ls}");
+    let json: serde_json::Value = serde_json::from_str(field(&out, "JSON a:")).unwrap();
+    let port = json["bridges"][0]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "vx5357").unwrap();
+    assert_eq!(port["vxlan"]["learned"], serde_json::json!([]));
 }
 
 #[test]

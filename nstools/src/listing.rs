@@ -32,6 +32,7 @@ use crate::netlink::Netlink;
 use crate::netlink::addr::Address;
 use crate::netlink::link::Link;
 use crate::vocab::{LinkKind, NsType, OperState, Scope};
+use crate::vxlan::Tunnel;
 
 /// The whole listing (`ns-ls --json`).
 #[derive(Debug, Serialize)]
@@ -114,6 +115,10 @@ pub struct Interface {
     pub peer: Option<Peer>,
     /// Its impairments (what it sends: a root tbf or netem), `null` for none.
     pub impairment: Option<Impairment>,
+    /// For a VXLAN tunnel: its VNI, remotes, source address, port and learned MACs (the field
+    /// is there for tunnels only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<Tunnel>,
 }
 
 /// The other end of a veth.
@@ -171,6 +176,9 @@ pub struct Port {
     pub impairment: Option<Impairment>,
     /// Impairments of the other end (what it sends to the port), `null` for none.
     pub peer_impairment: Option<Impairment>,
+    /// For a VXLAN tunnel port (to other hosts): the tunnel (the field is there for tunnels only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<Tunnel>,
 }
 
 /// A veth pair between two namespaces (or within one) whose ends are no bridge ports: the end
@@ -306,6 +314,7 @@ struct NetData {
     impairments: BTreeMap<u32, Impairment>,
     /// Why its impairments could not be read (its links and addresses were).
     impairments_error: Option<Error>,
+    tunnels: BTreeMap<u32, Tunnel>,
 }
 
 /// The impairments of the namespace `nl` is bound to. A kernel without packet scheduling
@@ -340,7 +349,8 @@ fn read_all(
                         Some(Ok(found)) => (found, None),
                         Some(Err(e)) => (BTreeMap::new(), Some(e)),
                     };
-                    Ok(NetData { links, addrs, impairments, impairments_error })
+                    let tunnels = links.iter().filter_map(|l| Some((l.index, Tunnel::read(&mut nl, l)?))).collect();
+                    Ok(NetData { links, addrs, impairments, impairments_error, tunnels })
                 })();
                 out.insert(*inode, result);
             }
@@ -506,6 +516,7 @@ pub fn list(query: &Query) -> Result<Listing> {
                 addresses: d.addrs.iter().filter(|a| a.index == l.index).cloned().collect(),
                 peer: peer_of(*inode, l),
                 impairment: d.impairments.get(&l.index).copied(),
+                vxlan: d.tunnels.get(&l.index).cloned(),
             })
             .collect();
         interfaces.insert(*inode, list);
@@ -607,6 +618,7 @@ fn bridges(namespaces: &[Namespace]) -> Vec<Bridge> {
                     impairment: p.impairment,
                     peer_impairment: p.peer.as_ref().and_then(interface_of).and_then(|i| i.impairment),
                     peer: p.peer.clone(),
+                    vxlan: p.vxlan.clone(),
                 })
                 .collect();
             out.push(Bridge {

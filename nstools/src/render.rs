@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::impair::Impairment;
-use crate::listing::{Bridge, Interface, Listing, Namespace, Pair, Peer};
+use crate::listing::{Bridge, Interface, Listing, Namespace, Pair, Peer, Port};
 use crate::netlink::addr::Address;
 use crate::vocab::{Column, NsType, OperState, Scope};
 
@@ -215,8 +215,11 @@ fn bridge_lines(listing: &Listing) -> Vec<String> {
         }
         for p in &b.ports {
             let mut line = format!("{head} ── {}", p.name);
-            if p.state != OperState::Up {
+            if looks_down(p) {
                 write!(line, " [{}]", p.state).unwrap_or(());
+            }
+            if let Some(tunnel) = &p.vxlan {
+                write!(line, " ⇄ {tunnel}").unwrap_or(());
             }
             if let Some(peer) = &p.peer {
                 write!(line, " {}", peer_text(peer)).unwrap_or(());
@@ -232,6 +235,11 @@ fn bridge_lines(listing: &Listing) -> Vec<String> {
         }
     }
     out
+}
+
+/// A port not UP, shown so; but a tunnel is UNKNOWN when working (it has no carrier to tell).
+fn looks_down(p: &Port) -> bool {
+    p.state != OperState::Up && !(p.vxlan.is_some() && p.state == OperState::Unknown)
 }
 
 /// A veth pair that joins two namespaces directly: `END  pid PID LABEL  ADDRS ⇄ PEER  pid PID
@@ -329,13 +337,15 @@ enum EdgeKind {
     Member,
     /// The two ends of a veth, labelled with their impairments.
     Veth,
+    /// A VXLAN tunnel port to a remote host, labelled with its VNI and UDP port.
+    Tunnel,
 }
 
 impl EdgeKind {
     fn attrs(self, label: &[String]) -> Vec<String> {
         match self {
             EdgeKind::Member => Vec::new(),
-            EdgeKind::Veth => {
+            EdgeKind::Veth | EdgeKind::Tunnel => {
                 let mut attrs = vec!["penwidth=2".to_owned()];
                 if !label.is_empty() {
                     attrs.push(format!("label={}", dot_quote(label)));
@@ -414,14 +424,25 @@ impl Picture {
         for p in &b.ports {
             let port = (Some(b.netns), p.name.clone());
             let n = self.node(&port, &[]);
-            if p.state != OperState::Up {
+            if looks_down(p) {
                 n.down = Some(p.state.to_string());
             }
             self.edge(EdgeKind::Member, br.clone(), port.clone(), Vec::new());
+            self.tunnel(&port, p);
             let Some(peer) = &p.peer else { continue };
             let other = self.peer(peer, &p.name, &p.peer_addresses);
             // A veth between two bridges' ports is listed from both sides: drawn once.
             self.veth(port, other, [(&p.name, p.impairment.as_ref()), (&peer_name(peer), p.peer_impairment.as_ref())]);
+        }
+    }
+
+    /// A tunnel port: an edge to each remote host, a node outside every namespace.
+    fn tunnel(&mut self, port: &NodeKey, p: &Port) {
+        let Some(t) = &p.vxlan else { return };
+        for remote in &t.remotes {
+            let host = (None, format!("host {remote}"));
+            self.node(&host, &[]).name = format!("host {remote}\n(VXLAN remote)");
+            self.edge(EdgeKind::Tunnel, port.clone(), host, vec![format!("VXLAN {}, UDP {}", t.vni, t.port)]);
         }
     }
 
@@ -538,7 +559,7 @@ pub fn dot(listing: &Listing) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::Port;
+    use crate::vxlan::Tunnel;
 
     fn addr(cidr: &str) -> Address {
         Address { index: 0, cidr: cidr.into(), nodad: false, tentative: false, dadfailed: false, scope: Scope::Global }
@@ -568,6 +589,7 @@ mod tests {
             peer_addresses: peer_addresses.iter().map(|a| addr(a)).collect(),
             impairment: None,
             peer_impairment: None,
+            vxlan: None,
         }
     }
 
@@ -605,6 +627,26 @@ mod tests {
     }
 
     #[test]
+    fn a_tunnel_is_an_edge_to_each_remote_host() {
+        let mut p = port("vx42", None, &[]);
+        p.state = OperState::Unknown;
+        let remotes = vec!["198.51.100.2".parse().unwrap()];
+        p.vxlan = Some(Tunnel { vni: 42, remotes, local: None, port: 4789, learned: Vec::new() });
+        let listing = selftest(vec![p]);
+        assert_eq!(
+            topology(&listing),
+            "selftest0 10.53.57.11/24 ── vx42 ⇄ VXLAN 42 to 198.51.100.2 (UDP 4789, no remote MAC learned)\n"
+        );
+        let dot = dot(&listing);
+        assert!(dot.contains("  \"?/host 198.51.100.2\" [label=\"host 198.51.100.2\\n(VXLAN remote)\"];\n"), "{dot}");
+        assert!(
+            dot.contains("  \"1/vx42\" -- \"?/host 198.51.100.2\" [penwidth=2, label=\"VXLAN 42, UDP 4789\"];\n"),
+            "{dot}"
+        );
+        assert!(!dot.contains("dashed"), "{dot}");
+    }
+
+    #[test]
     fn impairments_end_the_lines() {
         let mut p = port("veth21-br", peer("veth21", 2, Some(2), Some(4242), Some("ad_dc")), &["10.53.57.21/24"]);
         p.impairment = imp(None, None, Some("10mbit"));
@@ -629,6 +671,7 @@ mod tests {
             addresses: vec![addr("10.53.57.21/24")],
             peer: peer("veth21-br", 5, Some(1), Some(10), None),
             impairment: None,
+            vxlan: None,
         };
         assert_eq!(interface_line(&i), "  veth21          UP       10.53.57.21/24 ⇄ veth21-br  pid 10");
         i.impairment = imp(Some("100ms"), None, None);

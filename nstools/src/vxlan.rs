@@ -253,6 +253,58 @@ fn create(
     })
 }
 
+/// A tunnel as `ns-ls` shows it (the `vxlan` of a port or interface in `ns-ls --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tunnel {
+    /// VXLAN network identifier.
+    pub vni: u32,
+    /// The remote hosts (default destinations), in the order they were added.
+    pub remotes: Vec<IpAddr>,
+    /// Source address, if one was set.
+    pub local: Option<IpAddr>,
+    /// UDP port.
+    pub port: u16,
+    /// The remote MACs it learned from what arrived, each with its host: none while traffic is
+    /// sent means nothing comes back (a wrong VNI or port on the other side, a firewall).
+    pub learned: Vec<FdbEntry>,
+}
+
+impl Tunnel {
+    /// The tunnel `link` is, read with `nl` (a socket in its namespace); `None` for any other
+    /// link. Its forwarding entries are left empty if they cannot be read.
+    pub fn read(nl: &mut Netlink, link: &Link) -> Option<Tunnel> {
+        let info = link.vxlan.as_ref()?;
+        let fdb = nl.dump_fdb(link.index).unwrap_or_default();
+        let (remotes, learned): (Vec<FdbEntry>, Vec<FdbEntry>) = fdb.into_iter().partition(FdbEntry::is_default);
+        let mut remotes: Vec<IpAddr> = remotes.into_iter().filter_map(|e| e.dst).collect();
+        remotes.extend(info.group.filter(|g| !remotes.contains(g)));
+        Some(Tunnel {
+            vni: info.vni,
+            remotes,
+            local: info.local,
+            port: info.port,
+            learned: learned.into_iter().filter(|e| !e.permanent).collect(),
+        })
+    }
+}
+
+impl fmt::Display for Tunnel {
+    /// `VXLAN 42 to 198.51.100.2 (UDP 4789, 2 remote MACs learned)`, as the topology shows it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let remotes: Vec<String> = self.remotes.iter().map(IpAddr::to_string).collect();
+        let remotes = if remotes.is_empty() { "no remote".to_owned() } else { remotes.join(", ") };
+        write!(f, "VXLAN {} to {remotes} (UDP {}", self.vni, self.port)?;
+        if let Some(local) = self.local {
+            write!(f, " from {local}")?;
+        }
+        match self.learned.len() {
+            0 => write!(f, ", no remote MAC learned)"),
+            1 => write!(f, ", 1 remote MAC learned)"),
+            n => write!(f, ", {n} remote MACs learned)"),
+        }
+    }
+}
+
 /// The remote hosts of tunnel `index` (its default destinations), in the order they were added.
 pub fn remotes(nl: &mut Netlink, index: u32) -> Result<Vec<IpAddr>> {
     Ok(nl.dump_fdb(index)?.into_iter().filter(FdbEntry::is_default).filter_map(|e| e.dst).collect())
@@ -330,5 +382,14 @@ mod tests {
             "vx42 vni 42 local 198.51.100.1 remote 198.51.100.2 remote 198.51.100.3 dstport 4789 mtu 1500 master selftest0"
         );
         assert_eq!(target_arg(Some(&TargetSpec::Pid(7))), "7");
+        let mut tunnel =
+            Tunnel { vni: 42, remotes: report.remotes.clone(), local: None, port: 4789, learned: Vec::new() };
+        assert_eq!(tunnel.to_string(), "VXLAN 42 to 198.51.100.2, 198.51.100.3 (UDP 4789, no remote MAC learned)");
+        tunnel.local = report.local;
+        tunnel.learned.push(FdbEntry { mac: "02:00:00:00:00:15".into(), dst: report.local, permanent: false });
+        assert_eq!(
+            tunnel.to_string(),
+            "VXLAN 42 to 198.51.100.2, 198.51.100.3 (UDP 4789 from 198.51.100.1, 1 remote MAC learned)"
+        );
     }
 }
