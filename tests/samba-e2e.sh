@@ -196,6 +196,25 @@ EOF
     chmod 755 "$env22/probe.sh"
     ok "smbclient from testenv 22 via nsenter.sh" "$work/from22.out" 'IPC$' \
         env SHELL="$env22/probe.sh" "$env22/nsenter.sh"
+    # From a testenv on a second (simulated) host: its own selftest0 in a namespace of its own,
+    # joined to this one only by a VXLAN tunnel over an underlay veth (198.51.100.0/24); each
+    # tunnel's UDP socket in its host's underlay namespace. Removed again before the teardown.
+    under_a=$(ns-unshare --exit-with "$selftest")
+    under_b=$(ns-unshare --exit-with "$selftest")
+    hub_b=$(ns-unshare --exit-with "$selftest")
+    t23=$(ns-exec -t "$hub_b" ns-unshare --exit-with "$selftest")
+    ip link add ua netns "$under_a" type veth peer name ub netns "$under_b"
+    ns-exec -t "$under_a" sh -c 'ip addr add 198.51.100.1/24 dev ua && ip link set ua up'
+    ns-exec -t "$under_b" sh -c 'ip addr add 198.51.100.2/24 dev ub && ip link set ub up'
+    ns-exec -t "$hub_b" sh -c "br-attach --create && veth-pair veth23 --netns $t23 --addr 10.53.57.23/24 && br-attach --timeout 0 veth23-br"
+    br-attach --vxlan 5357 --remote 198.51.100.2 --underlay-netns "$under_a" > /dev/null
+    br-attach --netns "$hub_b" --vxlan 5357 --remote 198.51.100.1 --underlay-netns "$under_b" > /dev/null
+    ok "smbclient from another host's testenv over VXLAN" "$work/remote-smb.out" 'IPC$' \
+        ns-exec -t "$t23" smbclient -L 10.53.57.21 -U "Administrator%$password"
+    ok "DNS from another host's testenv over VXLAN" "$work/remote-dns.out" "localdc.samba.example.com has address 10.53.57.21" \
+        ns-exec -t "$t23" host -t A localdc.samba.example.com 10.53.57.21
+    br-attach --vxlan 5357 --delete
+    ns-unshare --stop "$t23" "$hub_b" "$under_a" "$under_b"
     echo "TESTENV22_NETNS $(readlink "/proc/$ns22/ns/net")"
     grep '^PROBE_NETNS ' "$work/from22.out" || echo "PROBE_NETNS none"
     ns-ls --topology -p "$selftest" | sed 's/^/TOPOLOGY /'

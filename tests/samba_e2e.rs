@@ -209,6 +209,8 @@ fn samba_ad_dc_end_to_end() {
         "OK DNS A record\n",
         "OK DNS SRV record\n",
         "OK smbclient from testenv 22 via nsenter.sh\n",
+        "OK smbclient from another host's testenv over VXLAN\n",
+        "OK DNS from another host's testenv over VXLAN\n",
     ] {
         assert!(text.contains(check), "missing {check:?}:\n{text}");
     }
