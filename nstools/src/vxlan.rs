@@ -18,8 +18,8 @@
 //!   1450 and drops it, and the sender's path MTU adapts (the kernel's PMTU discovery for
 //!   bridged tunnels); without it, the outer UDP packet is fragmented on the underlay.
 //! - No handshake: a wrong VNI or port on one side is silence. The device learns each remote
-//!   MAC that arrives ([`learned`]): none learned while traffic is sent means nothing comes
-//!   back (`ns-ls --topology` shows them).
+//!   MAC that arrives ([`Tunnel::learned`]): none learned while traffic is sent means nothing
+//!   comes back (`ns-ls --topology` shows them).
 //!
 //! Fully done or fully undone: on failure the device this run created is deleted, and remotes
 //! it added to an existing one are removed again.
@@ -308,11 +308,6 @@ impl fmt::Display for Tunnel {
 /// The remote hosts of tunnel `index` (its default destinations), in the order they were added.
 pub fn remotes(nl: &mut Netlink, index: u32) -> Result<Vec<IpAddr>> {
     Ok(nl.dump_fdb(index)?.into_iter().filter(FdbEntry::is_default).filter_map(|e| e.dst).collect())
-}
-
-/// The MACs tunnel `index` has learned from what arrived, with the host each came from.
-pub fn learned(nl: &mut Netlink, index: u32) -> Result<Vec<FdbEntry>> {
-    Ok(nl.dump_fdb(index)?.into_iter().filter(|e| !e.is_default() && !e.permanent).collect())
 }
 
 /// Delete the tunnel with identifier `vni` from the namespace `netns` (`None`: the caller's):
