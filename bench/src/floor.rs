@@ -178,7 +178,7 @@ fn library_testenv(x: u32, pid: i32, guard: &Deferred) -> Result<()> {
 }
 
 /// The listing fixture: `count` namespaces, each held by a holder, bound at
-/// `/run/netns/benchI`, with a veth pair `fxI` (two addresses) / `fxI-br` (here). Prints
+/// `/run/netns/benchI`, with a veth pair `fxCOUNT-I` (two addresses) / `fxCOUNT-I-br` (here). Prints
 /// "ready"; when stdin closes, stops the holders and removes the bind mounts.
 pub fn fixture(count: usize) -> Result<u8> {
     let _guard = Deferred::block()?;
@@ -192,7 +192,9 @@ pub fn fixture(count: usize) -> Result<u8> {
             holders.push((pid, path));
             let ns = Netns::open_path(Path::new(&format!("/proc/{pid}/ns/net")))?;
             let mut nl = socket_in(&ns, &here)?;
-            let (end, peer) = (format!("fx{i}"), format!("fx{i}-br"));
+            // Named after the fixture's size too: the pairs of the one before go with its
+            // namespaces, which the kernel destroys asynchronously (their bind mounts kept them).
+            let (end, peer) = (format!("fx{count}-{i}"), format!("fx{count}-{i}-br"));
             nl.create_link(
                 LinkMessage::new().name(&peer).netns_fd(here.as_fd()).up().veth(LinkMessage::new().name(&end)),
             )
