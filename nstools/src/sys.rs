@@ -206,12 +206,19 @@ const SIOCGSKNS: u64 = 0x894C;
 /// The inode of the calling thread's network namespace, found through a socket (works when
 /// `/proc` belongs to another PID namespace, e.g. after entering a testenv's mount namespace).
 pub fn current_netns_inode() -> Result<u64, Errno> {
+    current_netns_id().map(|(_, ino)| ino)
+}
+
+/// The calling thread's network namespace as (device, inode) of its nsfs file: what `stat`
+/// shows of a bind mount of it.
+pub fn current_netns_id() -> Result<(u64, u64), Errno> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
     let sock = socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
     // SAFETY: SIOCGSKNS takes no argument and returns a new namespace descriptor.
     let fd = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _) };
     let fd = Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })?;
-    Ok(nix::sys::stat::fstat(&fd)?.st_ino)
+    let st = nix::sys::stat::fstat(&fd)?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
 /// One classic BPF instruction (`struct sock_filter`), as `tcpdump -ddd` prints them.

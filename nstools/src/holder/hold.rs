@@ -87,7 +87,7 @@ pub(super) fn hold(held: Held, ready: OwnedFd, pid1: bool) -> ! {
     let listener_id = held.listener.as_ref().map(|l| l.pipe);
     keep.extend(held.listener.map(|l| (l.fd, slot::CLAIM_LISTENER)));
     let mounts_path = held.mounts.as_ref().map(|m| m.path.clone());
-    keep.extend(held.mounts.map(|m| (m.fd, slot::MOUNTS)));
+    keep.extend(held.mounts.into_iter().flat_map(|m| [(m.fd, slot::MOUNTS), (m.dir, slot::MOUNT_DIR)]));
     sys::keep_fds_then(keep, |fds| {
         // In slot order (see `slot`).
         let mut fds = fds.into_iter();
@@ -100,7 +100,7 @@ pub(super) fn hold(held: Held, ready: OwnedFd, pid1: bool) -> ! {
         let commit = Some(next());
         let exit_with = has_exit_with.then(&mut next);
         let listener = listener_id.map(|pipe| Listener { fd: next(), pipe });
-        let mounts = mounts_path.map(|path| MountWatch { fd: next(), path });
+        let mounts = mounts_path.map(|path| MountWatch { fd: next(), dir: next(), path });
         let _ = nix::unistd::write(next(), b"OK\n"); // the ready pipe (last slot), closed here
         Holder { signals, commit, exit_with, listener, pending: Vec::new(), claimed_by: None, mounts, pid1 }.run()
     })

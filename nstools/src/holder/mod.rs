@@ -98,8 +98,10 @@ pub(crate) mod slot {
     pub const CLAIMED_BY: i32 = 7;
     /// `/proc/self/mountinfo` of the caller's mount namespace, to see a `--bind` mount go.
     pub const MOUNTS: i32 = 8;
+    /// The folder of the `--bind` mount point, opened in the caller's mount namespace.
+    pub const MOUNT_DIR: i32 = 9;
     /// The ready pipe to `ns-unshare`, until the holder has reported.
-    pub const READY: i32 = 9;
+    pub const READY: i32 = 10;
 }
 
 #[cfg(test)]
