@@ -511,44 +511,17 @@ pub fn zombie_child_of(parent: u32) -> Option<u32> {
     })
 }
 
-/// A python3 TCP sink for rate measurements: listens on `addr` port 5001, prints `ready`, counts
-/// what one connection sends and answers with the count.
+/// tests/tcp.py, the TCP sink and sender shared with the kernel matrix and the benchmark.
+const TCP_PY: &str = include_str!("tcp.py");
+
+/// A python3 program (for `python3 -c`) of a TCP sink for rate measurements: listens on `addr`
+/// port 5001, prints `ready`, counts what one connection sends and answers with the count.
 pub fn tcp_sink_py(addr: &str) -> String {
-    format!(
-        r#"
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("{addr}", 5001))
-s.listen(1)
-print("ready", flush=True)
-c, _ = s.accept()
-n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    n += len(b)
-c.sendall(str(n).encode())
-c.close()
-"#
-    )
+    format!("{TCP_PY}\nsink({addr:?})\n")
 }
 
 /// Its client: sends `sys.argv[1]` bytes to `addr` port 5001, prints `TRANSFER BYTES SECONDS`
 /// (from the first byte to the sink's count coming back).
 pub fn tcp_send_py(addr: &str) -> String {
-    format!(
-        r#"
-import socket, sys, time
-size = int(sys.argv[1])
-c = socket.create_connection(("{addr}", 5001), timeout=30)
-t0 = time.monotonic()
-c.sendall(b"x" * size)
-c.shutdown(socket.SHUT_WR)
-n = int(c.recv(64))
-t = time.monotonic() - t0
-print("TRANSFER", n, t)
-"#
-    )
+    format!("{TCP_PY}\nsend({addr:?}, int(sys.argv[1]))\n")
 }

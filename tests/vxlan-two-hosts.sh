@@ -6,12 +6,13 @@
 #
 # Usage: vxlan-two-hosts.sh PHASE WORK SCRIPTS
 #   PHASE: main (pings, MTU, a TCP transfer, captures, ls, teardown), wrong-vni, wrong-port
-#   WORK: a directory for files (sink.py and send.py from the harness are there)
+#   WORK: a directory for files
 #   SCRIPTS: the scripts/ directory (testenv)
 # Runs as root, or rootless inside 'unshare --user --map-root-user --net'.
 set -eu
 phase=$1 work=$2 scripts=$3
 tag=${NSTOOLS_TEST_TAG:-vx$$}
+tcp=$(cd "$(dirname "$0")" && pwd)/tcp.py
 PATH=$scripts:$PATH
 export PATH
 
@@ -79,7 +80,7 @@ case $phase in
         on a testenv exec dc -- ping -c 1 -W 5 -s 3000 10.53.57.22 > /dev/null && echo "PING a->b 3000 fragmented ok"
 
         # 10 MB over TCP from a testenv on host b to one on host a.
-        on a testenv exec dc -- python3 "$work/sink.py" > "$work/sink.out" &
+        on a testenv exec dc -- python3 "$tcp" sink 10.53.57.21 > "$work/sink.out" &
         sink=$!
         # The sink says "ready" once it listens (a FIFO would do too; this is a test).
         i=0
@@ -88,7 +89,7 @@ case $phase in
             [ $i -lt 500 ] || { echo "the sink never listened" >&2; exit 1; }
             sleep 0.01
         done
-        on b testenv exec member -- python3 "$work/send.py" 10000000
+        on b testenv exec member -- python3 "$tcp" send 10.53.57.21 10000000
         wait $sink
 
         # Captures on both bridges and on host a's underlay while host b's testenv pings host a's.

@@ -8,7 +8,7 @@
 
 use std::process::Stdio;
 
-use nstools_tests::{Run, Sandbox, plain_user, sandbox, skip, tcp_send_py, tcp_sink_py, workspace};
+use nstools_tests::{Run, Sandbox, plain_user, sandbox, skip, workspace};
 
 /// Run the scenario PHASE (as `user` inside a user namespace, or as the caller); its output.
 fn scenario(sb: &mut Sandbox, phase: &str, user: Option<&str>) -> String {
@@ -19,8 +19,6 @@ fn scenario(sb: &mut Sandbox, phase: &str, user: Option<&str>) -> String {
         }
     }
     let work = sb.workdir("vxlan");
-    std::fs::write(work.join("sink.py"), tcp_sink_py("10.53.57.21")).unwrap();
-    std::fs::write(work.join("send.py"), tcp_send_py("10.53.57.21")).unwrap();
     let script = workspace().join("tests/vxlan-two-hosts.sh");
     let scripts = workspace().join("scripts");
     let line = format!("sh {} {phase} {} {}", script.display(), work.display(), scripts.display());

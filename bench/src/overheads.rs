@@ -386,7 +386,7 @@ fn rate_runs(ctx: &mut Ctx, rate: &str, bytes: u64, runs: usize) -> Result<Vec<f
     let mbit: Vec<f64> = text
         .lines()
         .filter_map(|l| {
-            let mut w = l.strip_prefix("transfer ")?.split_whitespace();
+            let mut w = l.strip_prefix("TRANSFER ")?.split_whitespace();
             let (n, secs): (f64, f64) = (w.next()?.parse().ok()?, w.next()?.parse().ok()?);
             (n as u64 == bytes).then(|| n * 8.0 / secs / 1e6)
         })

@@ -11,6 +11,7 @@
 set -eu
 bytes=${1:-100000000} pings=${2:-200}
 scripts=${BENCH_SCRIPTS:-$(cd "$(dirname "$0")/../../scripts" && pwd)}
+tcp=$(cd "$(dirname "$0")/../../tests" && pwd)/tcp.py
 PATH=$scripts:$scripts/../target/release:$PATH
 export PATH
 tag=bench$$
@@ -38,34 +39,11 @@ on b testenv up src:22 > /dev/null
 hub_a=$(on a ns-ls --owned --label "$tag-hub-a" -n -o PID --no-interfaces)
 hub_b=$(on b ns-ls --owned --label "$tag-hub-b" -n -o PID --no-interfaces)
 
-server='
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.53.57.21", 5001)); s.listen(1)
-print("ready", flush=True)
-for _ in range(3):
-    c, _ = s.accept(); n = 0
-    while True:
-        b = c.recv(1 << 16)
-        if not b: break
-        n += len(b)
-    c.sendall(str(n).encode()); c.close()
-'
-client='
-import socket, sys, time
-size = int(sys.argv[1]); data = b"x" * size; best = None
-for _ in range(3):
-    c = socket.create_connection(("10.53.57.21", 5001), timeout=60)
-    t0 = time.monotonic(); c.sendall(data); c.shutdown(socket.SHUT_WR)
-    n = int(c.recv(64)); t = time.monotonic() - t0; c.close()
-    best = t if best is None else min(best, t)
-print(n, best)
-'
 measure() { # measure PATH: one transfer and the pings, one line
     mkfifo "$work/ready"
-    on a testenv exec dst -- python3 -c "$server" > "$work/ready" &
+    on a testenv exec dst -- python3 "$tcp" sink 10.53.57.21 3 > "$work/ready" &
     read -r _ < "$work/ready"
-    transfer=$(on b testenv exec src -- python3 -c "$client" "$bytes")
+    transfer=$(on b testenv exec src -- python3 "$tcp" send 10.53.57.21 "$bytes" 3 best | sed -n 's/^TRANSFER //p')
     wait
     rm "$work/ready"
     rtt=$(on b testenv exec src -- ping -q -c "$pings" -i 0.01 10.53.57.21 | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')

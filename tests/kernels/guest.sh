@@ -209,10 +209,10 @@ netem() {
     fig delay50_rate1mbit_rtt "n=$1 min=$2 mean=$3 max=$7"
     check "delay 50ms + rate: RTT $2-$7 within 50-80 ms" awk "BEGIN { exit !($1 == 10 && $2 >= 50 && $7 <= 80) }"
     rm -f ready && mkfifo ready
-    testenv exec b -- python3 -c "$SINK" > ready &
+    testenv exec b -- python3 "$REPO/tests/tcp.py" sink 10.53.57.22 > ready &
     sink=$!
     read -r _ < ready # the sink says "ready" once it listens
-    t=$(testenv exec a -- python3 -c "$SEND" 500000)
+    t=$(testenv exec a -- python3 "$REPO/tests/tcp.py" send 10.53.57.22 500000)
     wait $sink
     set -- $t
     mbit=$(awk "BEGIN { printf \"%.3f\", $2 * 8 / $3 / 1e6 }")
@@ -240,31 +240,6 @@ sys.exit(not (i[\"qdisc\"] == \"netem\" and i[\"delay_us\"] == 10000 and i[\"los
     check "nothing left" clean
     group_end netem
 }
-SINK='
-import socket
-s = socket.socket()
-s.bind(("10.53.57.22", 5001))
-s.listen(1)
-print("ready", flush=True)
-c, _ = s.accept()
-n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    n += len(b)
-c.sendall(str(n).encode())
-'
-SEND='
-import socket, sys, time
-size = int(sys.argv[1])
-c = socket.create_connection(("10.53.57.22", 5001), timeout=60)
-t0 = time.monotonic()
-c.sendall(b"x" * size)
-c.shutdown(socket.SHUT_WR)
-n = int(c.recv(64))
-print("TRANSFER", n, time.monotonic() - t0)
-'
 
 # ---------------------------------------------------------------------------------------------
 # The compiled integration tests (built on the host by tests/kernels/run, listed in
