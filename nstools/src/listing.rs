@@ -312,8 +312,9 @@ struct NetData {
     links: Vec<Link>,
     addrs: Vec<Address>,
     impairments: BTreeMap<u32, Impairment>,
-    /// Why its impairments could not be read (its links and addresses were).
-    impairments_error: Option<Error>,
+    /// What could not be read of it, and what is not shown for that (its links and addresses
+    /// were read): `cannot dump qdiscs: ...; its impairments are not shown`.
+    problems: Vec<String>,
     tunnels: BTreeMap<u32, Tunnel>,
 }
 
@@ -344,13 +345,24 @@ fn read_all(
                         .map_err(|e| Error::sys("cannot enter it", e))?;
                     let mut nl = Netlink::open()?;
                     let (links, addrs) = (nl.dump_links()?, nl.dump_addrs()?);
-                    let (impairments, impairments_error) = match impairments.then(|| read_impairments(&mut nl)) {
-                        None => (BTreeMap::new(), None),
-                        Some(Ok(found)) => (found, None),
-                        Some(Err(e)) => (BTreeMap::new(), Some(e)),
+                    let mut problems = Vec::new();
+                    let impairments = match impairments.then(|| read_impairments(&mut nl)) {
+                        None => BTreeMap::new(),
+                        Some(Ok(found)) => found,
+                        Some(Err(e)) => {
+                            problems.push(format!("{e}; its impairments are not shown"));
+                            BTreeMap::new()
+                        }
                     };
-                    let tunnels = links.iter().filter_map(|l| Some((l.index, Tunnel::read(&mut nl, l)?))).collect();
-                    Ok(NetData { links, addrs, impairments, impairments_error, tunnels })
+                    let mut tunnels = BTreeMap::new();
+                    for link in &links {
+                        let Some((tunnel, fdb_error)) = Tunnel::read(&mut nl, link) else { continue };
+                        if let Some(e) = fdb_error {
+                            problems.push(format!("{}: {e}; its remotes and learned MACs are not shown", link.name));
+                        }
+                        tunnels.insert(link.index, tunnel);
+                    }
+                    Ok(NetData { links, addrs, impairments, problems, tunnels })
                 })();
                 out.insert(*inode, result);
             }
@@ -526,14 +538,13 @@ pub fn list(query: &Query) -> Result<Listing> {
     }
     let mut warnings = Vec::new();
     for ns in &namespaces {
-        if let Some(e) = ok.get(&ns.inode).and_then(|d| d.impairments_error.as_ref()) {
-            let whose = match (ns.pid, &ns.label) {
-                (Some(pid), Some(label)) => format!(" (pid {pid}, {label})"),
-                (Some(pid), None) => format!(" (pid {pid})"),
-                (None, _) => String::new(),
-            };
-            warnings.push(format!("network namespace {}{whose}: {e}; its impairments are not shown", ns.inode));
-        }
+        let Some(problems) = ok.get(&ns.inode).map(|d| &d.problems) else { continue };
+        let whose = match (ns.pid, &ns.label) {
+            (Some(pid), Some(label)) => format!(" (pid {pid}, {label})"),
+            (Some(pid), None) => format!(" (pid {pid})"),
+            (None, _) => String::new(),
+        };
+        warnings.extend(problems.iter().map(|p| format!("network namespace {}{whose}: {p}", ns.inode)));
     }
     let mut bridges = bridges(&namespaces);
     bridges.retain(|b| shown.is_none_or(|s| s == b.netns) && query.bridge.as_ref().is_none_or(|n| *n == b.name));

@@ -271,20 +271,25 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// The tunnel `link` is, read with `nl` (a socket in its namespace); `None` for any other
-    /// link. Its forwarding entries are left empty if they cannot be read.
-    pub fn read(nl: &mut Netlink, link: &Link) -> Option<Tunnel> {
+    /// link. Where its forwarding entries cannot be read, it has none (no remotes but a
+    /// multicast group, nothing learned), and the error comes with it (for a warning).
+    pub fn read(nl: &mut Netlink, link: &Link) -> Option<(Tunnel, Option<Error>)> {
         let info = link.vxlan.as_ref()?;
-        let fdb = nl.dump_fdb(link.index).unwrap_or_default();
+        let (fdb, error) = match nl.dump_fdb(link.index) {
+            Ok(fdb) => (fdb, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         let (remotes, learned): (Vec<FdbEntry>, Vec<FdbEntry>) = fdb.into_iter().partition(FdbEntry::is_default);
         let mut remotes: Vec<IpAddr> = remotes.into_iter().filter_map(|e| e.dst).collect();
         remotes.extend(info.group.filter(|g| !remotes.contains(g)));
-        Some(Tunnel {
+        let tunnel = Tunnel {
             vni: info.vni,
             remotes,
             local: info.local,
             port: info.port,
             learned: learned.into_iter().filter(|e| !e.permanent).collect(),
-        })
+        };
+        Some((tunnel, error))
     }
 }
 
