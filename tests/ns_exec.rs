@@ -294,3 +294,35 @@ fn exit_with_ends_the_command_when_that_process_exits() {
         .fails(125, "--exit-with needs a process");
     sb.run("ns-exec", &["-t", &me, "--exit-with", "2147483646", "true"]).fails(125, "--exit-with: no process with PID");
 }
+
+/// What `--end-netns` relies on to tell a namespace the kernel is destroying (its peers go
+/// soon: nothing to look for) from one something still holds: the removal of its id
+/// (`RTM_DELNSID`), heard of through a filter that passes that id's and no other's.
+#[test]
+fn end_netns_hears_when_the_kernel_begins_to_destroy_the_namespace() {
+    use std::os::fd::AsFd;
+
+    use nstools::Netlink;
+    use nstools::netlink::watch::NsidWatch;
+    use nstools::netns::Netns;
+
+    let mut sb = sandbox!("end_netns_hears_when_the_kernel_begins_to_destroy_the_namespace");
+    let (p, q) = (holder(&sb), holder(&sb));
+    sb.must(&format!("veth-pair vn1 --netns {p}"));
+    sb.must(&format!("veth-pair vn2 --netns {q}"));
+    let home = Netns::of_pid(sb.anchor() as i32).unwrap();
+    let mut nl = Netlink::open_in(&home).unwrap();
+    let mut id_of = |pid: u32| nl.get_nsid(Netns::of_pid(pid as i32).unwrap().as_fd()).unwrap().unwrap();
+    let (id_p, id_q) = (id_of(p), id_of(q));
+    assert_ne!(id_p, id_q);
+    let watch_p = home.run_in(|| NsidWatch::open(id_p)).unwrap();
+    let watch_q = home.run_in(|| NsidWatch::open(id_q)).unwrap();
+    assert!(!watch_p.gone() && !watch_q.gone(), "nothing is being destroyed yet");
+    stop(p);
+    let mut fds = [nix::poll::PollFd::new(watch_p.as_fd(), nix::poll::PollFlags::POLLIN)];
+    assert_eq!(nix::poll::poll(&mut fds, 3000u16).unwrap(), 1, "no RTM_DELNSID within 3 s");
+    assert!(watch_p.gone(), "the id of the namespace that went");
+    assert!(!watch_q.gone(), "the filter passed the removal of another id");
+    stop(q);
+    assert!(watch_q.gone() || wait_until(Duration::from_secs(3), || watch_q.gone()));
+}

@@ -6,17 +6,20 @@
 //! The caller stays in the namespace while the command runs (it is the PID that names the
 //! testenv: selftest starts more daemons with `nsenter -t PID --net`). Meanwhile it gets ready:
 //! it finds the other ends of the namespace's pairs in its parent process's namespace (where a
-//! testenv's pairs have theirs: selftest's). Once the command has ended:
+//! testenv's pairs have theirs: selftest's) and subscribes there to their removal and to that of
+//! the namespace's id (filters in the kernel pass it those and nothing else), so that the moment
+//! the command ends costs as little as it can. Once the command has ended:
 //!
-//! - the caller moves to its parent's namespace, subscribes there to the removal of those ends
-//!   (a filter in the kernel passes it those and nothing else), and lets go of the ended
-//!   namespace. Unless processes are left in it, the kernel destroys it, asynchronously and in
-//!   batches, removing its interfaces and their peers - far cheaper than deleting each pair
-//!   ourselves, which costs an RCU grace period, about 28 ms here, per testenv. The caller waits
-//!   for the peers to go;
-//! - if they do not go promptly, it looks for processes left in it (a daemon's helpers in
-//!   sessions of their own): they get SIGTERM, and its pairs are deleted at once, whatever the
-//!   leftovers take to exit.
+//! - the caller moves to its parent's namespace and lets go of the ended namespace. Unless
+//!   processes are left in it, the kernel destroys it, asynchronously and in batches, removing
+//!   its interfaces and their peers - far cheaper than deleting each pair ourselves, which costs
+//!   an RCU grace period, about 28 ms here, per testenv. The caller waits for the peers to go;
+//! - if the kernel has not even begun to destroy it promptly (it tells by removing the id:
+//!   `RTM_DELNSID`), the caller looks for processes left in it (a daemon's helpers in sessions of
+//!   their own): they get SIGTERM, and its pairs are deleted at once, whatever the leftovers take
+//!   to exit. Once destruction has begun there is nothing to look for: many testenvs ending at
+//!   once make batches that take longer than the prompt wait, and a look at every process per
+//!   testenv would slow the kernel's work down.
 //!
 //! Where it cannot leave (no privilege over its parent's namespace), or something else still
 //! holds the namespace when the wait is over, the caller deletes the pairs itself. A namespace
@@ -27,14 +30,14 @@ use std::time::{Duration, Instant};
 
 use crate::netlink::Netlink;
 use crate::netlink::link::LinkId;
-use crate::netlink::watch::{LinkWatch, Wake};
+use crate::netlink::watch::{LinkWatch, NsidWatch, Wake};
 use crate::netns::Netns;
 use crate::vocab::LinkKind;
 
-/// How long the kernel may take to destroy the namespace, once nothing holds it, before the
-/// caller looks for processes left in it (a look at every process in `/proc`, which 60 testenvs
-/// ending at once would otherwise pay 60 times). Destruction takes an RCU grace period or two,
-/// about 30-70 ms here; a look that finds nothing is harmless.
+/// How long the kernel may take to begin destroying the namespace, once nothing holds it, before
+/// the caller looks for processes left in it (a look at every process in `/proc`). The kernel
+/// destroys namespaces in batches, one at a time: a batch begins once the one before it, an RCU
+/// grace period or two, about 30-70 ms here, is over; a look that finds nothing is harmless.
 const DESTROYED_PROMPTLY: Duration = Duration::from_millis(150);
 
 /// How long to wait for the kernel to destroy the namespace before deleting the pairs ourselves
@@ -86,8 +89,12 @@ impl Ending {
             Err(netns) => return end_from_inside(netns, leftovers, release),
         };
         // Unless something of ours holds it, the kernel is destroying it now - if nothing else
-        // is left in it, which is looked for only when it takes long.
+        // is left in it, which is looked for only when destruction does not begin promptly.
         if !held && home.wait_until_peers_gone(Instant::now() + DESTROYED_PROMPTLY) {
+            return;
+        }
+        if !held && home.destroying {
+            home.delete_peers(); // destroyed, yet they stayed: something else holds them
             return;
         }
         let left = crate::netns::processes_in(inode);
@@ -116,22 +123,16 @@ impl Ending {
         if home.netns.enter().is_err() {
             return Err(netns);
         }
-        // The pairs it had when the command started (a testenv's), else those it has now.
+        // The pairs it had when the command started (a testenv's, subscribed to then), else
+        // those it has now.
         if home.peers.is_empty() {
-            home.peers = home.find_peers(&netns);
+            home.subscribe(&netns);
         }
-        // Many testenvs end at once: each waiter hears of its own links only.
-        let watch = (!home.peers.is_empty()).then(LinkWatch::open).and_then(Result::ok);
-        let Some(watch) = watch.filter(|w| w.only_removals_of(&home.peers).is_ok()) else {
+        if home.watch.is_none() {
             let _ = netns.enter();
             return Err(netns);
-        };
-        home.watch = Some(watch);
+        }
         drop(netns); // the caller's last hold on it
-        // Gone before the subscription (removed by someone else): not waited for.
-        let mut peers = std::mem::take(&mut home.peers);
-        peers.retain(|i| home.present(*i));
-        home.peers = peers;
         Ok(Some(home))
     }
 }
@@ -165,7 +166,12 @@ fn delete_pairs(netns: &Netns) {
 struct Parent {
     netns: Netns,
     here: Netlink,
+    /// Told of the peers' removal, once subscribed.
     watch: Option<LinkWatch>,
+    /// Told of the removal of the namespace's id here: the kernel has begun to destroy it.
+    nsid: Option<NsidWatch>,
+    /// Set once it has.
+    destroying: bool,
     peers: Vec<u32>,
 }
 
@@ -180,23 +186,44 @@ impl Parent {
             return Home::Closed;
         }
         let here = Netlink::open();
+        let parent = here.map(|here| {
+            let mut parent =
+                Parent { netns: home, here, watch: None, nsid: None, destroying: false, peers: Vec::new() };
+            parent.subscribe(netns);
+            parent
+        });
         if netns.enter().is_err() {
             return Home::Closed; // never happens: it was the caller's a moment ago
         }
-        let Ok(here) = here else { return Home::Closed };
-        let mut parent = Parent { netns: home, here, watch: None, peers: Vec::new() };
-        parent.peers = parent.find_peers(netns);
-        Home::Open(Box::new(parent))
+        match parent {
+            Ok(parent) => Home::Open(Box::new(parent)),
+            Err(_) => Home::Closed,
+        }
     }
 
-    /// The other ends, here, of the pairs of `netns`.
-    fn find_peers(&mut self, netns: &Netns) -> Vec<u32> {
+    /// Find the other ends of the pairs of `netns` here, and subscribe to their removal and to
+    /// that of the namespace's id. Called in this namespace; leaves `watch` empty where there is
+    /// nothing to wait for, or it cannot subscribe.
+    fn subscribe(&mut self, netns: &Netns) {
+        // Subscribed before the look-up: a removal meanwhile is still heard of.
+        let Ok(watch) = LinkWatch::open() else { return };
+        let Some((id, peers)) = self.find_peers(netns) else { return };
+        if peers.is_empty() || watch.only_removals_of(&peers).is_err() {
+            return;
+        }
+        self.nsid = NsidWatch::open(id).ok();
+        self.watch = Some(watch);
+        self.peers = peers;
+    }
+
+    /// The namespace id of `netns` here, and the other ends, here, of its pairs.
+    fn find_peers(&mut self, netns: &Netns) -> Option<(i32, Vec<u32>)> {
         let here = &mut self.here;
         // No id: it shares no pair with this namespace.
-        let Ok(Some(id)) = here.get_nsid(netns.as_fd()) else { return Vec::new() };
+        let Ok(Some(id)) = here.get_nsid(netns.as_fd()) else { return None };
         // Its veths, asked from here, and their peers here.
-        let Ok(theirs) = here.dump_links_of(id) else { return Vec::new() };
-        theirs
+        let Ok(theirs) = here.dump_links_of(id) else { return None };
+        let peers = theirs
             .iter()
             .filter(|l| l.kind == Some(LinkKind::Veth))
             .filter_map(|veth| {
@@ -204,21 +231,26 @@ impl Parent {
                 let peer = here.get_link(LinkId::Index(index)).ok()??;
                 (peer.peer_index == Some(veth.index) && peer.peer_netnsid == Some(id)).then_some(index)
             })
-            .collect()
+            .collect();
+        Some((id, peers))
     }
 
-    fn present(&mut self, index: u32) -> bool {
-        matches!(self.here.get_link(LinkId::Index(index)), Ok(Some(_)))
-    }
-
-    /// Wait until the kernel, destroying the namespace, has removed the peers, until `deadline`;
-    /// whether they are gone.
-    fn wait_until_peers_gone(&mut self, deadline: Instant) -> bool {
+    /// Wait until the kernel, destroying the namespace, has removed the peers, until `deadline`,
+    /// or, once it has begun to (the id went), until [`DESTROYED_WITHIN`] from then; whether
+    /// they are gone.
+    fn wait_until_peers_gone(&mut self, mut deadline: Instant) -> bool {
         let Some(watch) = self.watch.as_mut() else { return self.peers.is_empty() };
         while !self.peers.is_empty() {
-            match watch.next(Some(deadline), None) {
+            let nsid = self.nsid.as_ref().filter(|_| !self.destroying).map(AsFd::as_fd);
+            match watch.next(Some(deadline), nsid) {
                 Ok(Wake::Event(ev)) if !ev.new => self.peers.retain(|i| *i != ev.link.index),
-                Ok(Wake::Event(_) | Wake::Interrupted) => {}
+                Ok(Wake::Event(_)) => {}
+                Ok(Wake::Interrupted) => {
+                    if self.nsid.as_ref().is_some_and(NsidWatch::gone) {
+                        self.destroying = true;
+                        deadline = deadline.max(Instant::now() + DESTROYED_WITHIN);
+                    }
+                }
                 Ok(Wake::Overrun) => {
                     let here = &mut self.here;
                     self.peers.retain(|i| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_))));
