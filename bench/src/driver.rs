@@ -157,8 +157,13 @@ pub struct Sample {
     pub base: f64,
     /// The N testenvs.
     pub setup: f64,
-    /// Their removal, until the selftest namespace is back to its baseline.
+    /// Their removal, until the selftest namespace is back to its baseline: the later of
+    /// `peers_gone` and `exited`.
     pub teardown: f64,
+    /// From the go-ahead until the last veth was gone from the selftest namespace.
+    pub peers_gone: f64,
+    /// From the go-ahead until the variant's processes had exited.
+    pub exited: f64,
     /// CPU time (user + system) of every process of the run.
     pub cpu: f64,
 }
@@ -498,6 +503,7 @@ pub fn run_variant(ctx: &mut Ctx, v: Variant, n: usize, wrap: &[String]) -> Resu
     let outcome = (|| -> Result<Sample> {
         let mut selftest: Option<(Netns, Netlink)> = None;
         let (mut t_base, mut t_setup, mut t_go) = (None, None, None);
+        let mut peers_gone = None;
         loop {
             let (line, at) = lines.next(deadline)?.context("the variant ended before its teardown")?;
             let Some(marker) = line.strip_prefix("@bench ") else { continue };
@@ -510,21 +516,26 @@ pub fn run_variant(ctx: &mut Ctx, v: Variant, n: usize, wrap: &[String]) -> Resu
                 ("base", _) => t_base = Some(at),
                 ("setup", _) => t_setup = Some(at),
                 ("ping", "ok") => {
-                    let (_, nl) = selftest.as_mut().context("no selftest namespace reported")?;
-                    check_setup(nl, n)?;
+                    let (ns, mut nl) = selftest.take().context("no selftest namespace reported")?;
+                    check_setup(&mut nl, n)?;
+                    // When the last veth goes, heard of while the variant's processes end.
+                    let watch = LinkWatch::open_in(&ns)?;
+                    peers_gone = Some(std::thread::spawn(move || wait_clean(watch, &mut nl, deadline)));
                     let mut pipe = stdin.take().context("no stdin")?;
                     t_go = Some(Instant::now());
                     pipe.write_all(b"go\n")?;
                 }
                 ("ping", _) => bail!("the last testenv does not answer a ping"),
                 ("teardown", _) => {
-                    let (ns, nl) = selftest.as_mut().context("no selftest namespace reported")?;
-                    let t_end = wait_clean(ns, nl, deadline)?.max(at);
+                    let waiter = peers_gone.take().context("teardown before the go-ahead")?;
+                    let t_peers = waiter.join().map_err(|_| anyhow!("the veth waiter panicked"))??;
                     let (Some(base), Some(setup), Some(go)) = (t_base, t_setup, t_go) else { bail!("markers missing") };
                     return Ok(Sample {
                         base: (base - t0).as_secs_f64(),
                         setup: (setup - base).as_secs_f64(),
-                        teardown: (t_end - go).as_secs_f64(),
+                        teardown: (t_peers.max(at) - go).as_secs_f64(),
+                        peers_gone: (t_peers - go).as_secs_f64(),
+                        exited: (at - go).as_secs_f64(),
                         cpu: 0.0,
                     });
                 }
@@ -610,13 +621,10 @@ fn veths(nl: &mut Netlink) -> Result<HashSet<String>> {
     Ok(nl.dump_links()?.into_iter().filter(|l| l.kind == Some(LinkKind::Veth)).map(|l| l.name).collect())
 }
 
-/// Wait until no veth is left in the selftest namespace (by notification); when that was.
-fn wait_clean(ns: &Netns, nl: &mut Netlink, deadline: Instant) -> Result<Instant> {
-    if veths(nl)?.is_empty() {
-        return Ok(Instant::now());
-    }
-    let mut watch = LinkWatch::open_in(ns)?;
-    let mut left = veths(nl)?; // again, now that nothing can slip by
+/// Wait until no veth is left in the selftest namespace, by the notifications of `watch`
+/// (subscribed before the look-up, so that none slips by); when that was.
+fn wait_clean(mut watch: LinkWatch, nl: &mut Netlink, deadline: Instant) -> Result<Instant> {
+    let mut left = veths(nl)?;
     while !left.is_empty() {
         match watch.next(Some(deadline), None)? {
             Wake::Event(ev) if !ev.new => {

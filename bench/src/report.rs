@@ -430,21 +430,32 @@ fn teardown_spread(w: &mut String, results: &Results) {
         let max = per.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         Some((min, median(&per), max))
     };
+    // Medians over the runs of a variant of one part of the teardown, per testenv.
+    let part = |n: usize, v: Variant, f: fn(&Sample) -> f64| -> Option<f64> {
+        let s = results.samples.get(&(n, v))?;
+        Some(median(&s.iter().map(|x| f(x) / n as f64).collect::<Vec<_>>()))
+    };
     let rows: Vec<String> = results
         .plan
         .sizes
         .iter()
         .filter_map(|&(n, reps)| {
             let (a, c) = (spread(n, Variant::A)?, spread(n, Variant::C)?);
+            let gone = |v| part(n, v, |x| x.peers_gone);
+            // How long after its last peer went C's processes had exited, in the whole run.
+            let lag = part(n, Variant::C, |x| x.exited - x.peers_gone)? * n as f64;
             Some(format!(
-                "| {n} | {reps} | {} ({}-{}) ms | {} ({}-{}) ms | {} |",
+                "| {n} | {reps} | {} ({}-{}) ms | {} ({}-{}) ms | {} | {} ms | {} ms | {} ms |",
                 ms(a.1),
                 ms(a.0),
                 ms(a.2),
                 ms(c.1),
                 ms(c.0),
                 ms(c.2),
-                ratio(a.1 / c.1)
+                ratio(a.1 / c.1),
+                ms(gone(Variant::A)?),
+                ms(gone(Variant::C)?),
+                ms(lag)
             ))
         })
         .collect();
@@ -457,10 +468,16 @@ fn teardown_spread(w: &mut String, results: &Results) {
          Per testenv, median (minimum-maximum) over the runs, from the daemons' stdin closing until \
          every `vethN-br` is gone from the bridge and every process has exited. C is strict (its \
          `start_in_ns.sh` exits once its `vethN-br` is gone); A's scripts exit before the kernel \
-         has destroyed the namespace, and the run waits for that too.\n"
+         has destroyed the namespace, and the run waits for that too. *Peers gone* is when the \
+         last `vethN-br` went (per testenv, median): the kernel's work, in both; *C exits after* \
+         is how long after that C's last process had exited (the whole run, median): what \
+         strictness costs on top.\n"
     );
-    let _ = writeln!(w, "| N | runs | A teardown | C teardown | A/C (medians) |");
-    let _ = writeln!(w, "|---|---|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| N | runs | A teardown | C teardown | A/C (medians) | A peers gone | C peers gone | C exits after |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
     for r in rows {
         let _ = writeln!(w, "{r}");
     }
@@ -526,13 +543,17 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
             out,
             "- **Teardown** (N={n}, ms per testenv): {}. A and B end a testenv by ending its processes; \
              the kernel then destroys the namespace, and the pair with it, asynchronously and in \
-             batches: cheap per testenv when many go at once. C's `start_in_ns.sh`, when its \
-             daemon has ended, also terminates whatever else is left in the namespace (a `find` over \
-             every `/proc/PID/ns/net`: O(processes) per testenv) and deletes the pair itself \
-             (`veth-pair --delete`), so that the peer is gone when it exits; D's and E's holders \
-             delete their pairs one by one too, each after a scan of `/proc` (see below). Deleting a \
-             pair synchronously costs more than the kernel's batched cleanup, in exchange for a \
-             teardown that is over when the processes are.",
+             batches: cheap per testenv when many go at once. C's `start_in_ns.sh` (`ns-exec \
+             --end-netns`) lets go of the namespace in the same way when its daemon has ended, then \
+             waits for the kernel to remove its `vethN-br` (a netlink notification, subscribed to \
+             while the daemon ran, filtered in the kernel) and exits: the same batches, and a \
+             process that exits a fraction of a millisecond after its peer went (the table above). \
+             The kernel destroys namespaces one batch at a time, each batch taking an RCU grace \
+             period or two whatever its size; the first batch takes the one or two namespaces \
+             released before it began, the next all the others, so a teardown costs about two \
+             batches in A and C alike, and which of them is faster in one run is decided by when \
+             the first batch began. D's and E's holders delete their pairs themselves, one by one, \
+             after a scan of `/proc` for other users of the namespace (see below).",
             td.join(", ")
         );
     }
