@@ -23,6 +23,11 @@
 //! carries their protocol. Each interface recorded from the start is described at once, so that
 //! a capture that saw no packet is still a file every reader opens.
 //!
+//! After a small read the capture rests (its socket is not polled) for up to 50 ms, less
+//! than the receive buffer takes to fill, so that what arrives meanwhile is read in one batch:
+//! on a bridge every namespace sees every broadcast of the others, and one wakeup per packet
+//! made N captures cost O(N²) wakeups. No rest after a full batch or a loss.
+//!
 //! The file is flushed after every batch read, so a capture killed with SIGKILL loses at most
 //! what the kernel still held; [`Capture::finish`] reads what is left, then flushes.
 
@@ -38,7 +43,8 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockType, recvmsg, setsockopt, socket, sockopt,
+    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockType, getsockopt, recvmsg, setsockopt,
+    socket, sockopt,
 };
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
@@ -58,8 +64,23 @@ pub const SNAPLEN: usize = 262_144;
 /// At most this many packets per read before the file is flushed and signals are looked at.
 const BATCH: usize = 256;
 
-/// What the socket asks the kernel to buffer while the capture is busy writing.
-const RECEIVE_BUFFER: usize = 4 << 20;
+/// What the socket asks the kernel to buffer while the capture is busy writing or rests (the
+/// kernel doubles it; what waits is held only while it waits).
+const RECEIVE_BUFFER: usize = 32 << 20;
+
+/// The longest rest between two reads ([`Alongside::rest`]): what arrives meanwhile is read in
+/// one batch. A namespace on a bridge sees every broadcast of the others (ARP, neighbour
+/// discovery, multicast), so N captures woken once per packet cost O(N²) wakeups.
+const MAX_REST: Duration = Duration::from_millis(50);
+
+/// The rate at which a rest is assumed to fill the receive buffer (its truesize bytes, not the
+/// packets' length): a rest is never longer than the granted buffer takes to fill at this rate.
+/// `ping -f` on loopback (four packets of about 1 KB of truesize per echo) fills it faster than
+/// 1 GB/s on a 2-core VM: 8 MiB rests of 8 ms lost packets there. 4 GB/s leaves a margin.
+const FILL_RATE: u64 = 4 << 30;
+
+/// The least of the receive buffer one packet takes (its `sk_buff`, shared info and data).
+const MIN_TRUESIZE: u64 = 512;
 
 /// `ETH_P_ALL`-socket packet types (`sll_pkttype`), as `<linux/if_packet.h>`.
 const PACKET_HOST: u8 = 0;
@@ -203,6 +224,12 @@ pub struct Capture {
     cmsg: Vec<u8>,
     /// Packets written.
     packets: u64,
+    /// The receive buffer granted, in bytes (what the kernel counts, the doubled request).
+    buffer: u64,
+    /// Whether the last read was small and lost nothing: the capture may rest.
+    may_rest: bool,
+    /// Packets the kernel dropped so far (reading its count resets it).
+    drops: u64,
 }
 
 /// The pcapng writer (a newtype: `PcapNgWriter` has no `Debug`).
@@ -282,6 +309,9 @@ impl Capture {
             )))],
             ..Default::default()
         };
+        // The buffer granted: RcvBufForce needs CAP_NET_ADMIN over the initial namespace,
+        // RcvBuf is capped at net.core.rmem_max.
+        let buffer = getsockopt(&socket, sockopt::RcvBuf).unwrap_or(0) as u64;
         let writer = BufWriter::with_capacity(64 << 10, file);
         let out = PcapNgWriter::with_section_header(writer, section).map_err(|e| pcap_error(&shown, e))?;
         let mut capture = Capture {
@@ -293,6 +323,9 @@ impl Capture {
             buf: vec![0; SNAPLEN],
             cmsg: nix::cmsg_space!(nix::sys::time::TimeSpec),
             packets: 0,
+            buffer,
+            may_rest: false,
+            drops: 0,
         };
         // Every interface recorded from the start is described at once: a file without any
         // description (nothing came) is one that tcpdump refuses to read.
@@ -307,9 +340,11 @@ impl Capture {
         Ok(capture)
     }
 
-    /// Read what the socket holds (at most `limit` packets), write it, flush.
-    fn read(&mut self, limit: usize) -> Result<()> {
-        let Some(socket) = self.socket.as_ref().map(|s| s.as_raw_fd()) else { return Ok(()) };
+    /// Read what the socket holds (at most `limit` packets), write it, flush. Returns the
+    /// packets read (those skipped included).
+    fn read(&mut self, limit: usize) -> Result<usize> {
+        let Some(socket) = self.socket.as_ref().map(|s| s.as_raw_fd()) else { return Ok(0) };
+        let mut read = 0;
         for _ in 0..limit {
             let (len, from, stamp) = {
                 let mut iov = [IoSliceMut::new(&mut self.buf)];
@@ -333,6 +368,7 @@ impl Capture {
                 });
                 (msg.bytes, msg.address, stamp)
             };
+            read += 1;
             let Some(from) = from else { continue };
             if from.pkttype() == PACKET_OUTGOING && from.hatype() == ARPHRD_LOOPBACK {
                 continue; // its incoming copy follows
@@ -341,7 +377,15 @@ impl Capture {
                 stamp.unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default());
             self.write_packet(&from, len, stamp)?;
         }
-        self.out.0.get_mut().flush().map_err(|e| Error::io(format!("capture to {}", self.shown), &e))
+        self.out.0.get_mut().flush().map_err(|e| Error::io(format!("capture to {}", self.shown), &e))?;
+        Ok(read)
+    }
+
+    /// Add what the kernel dropped since it was last asked; true if it dropped any.
+    fn count_drops(&mut self) -> bool {
+        let dropped = self.socket.as_ref().and_then(|s| sys::packet_drops(s).ok()).unwrap_or(0);
+        self.drops += u64::from(dropped);
+        dropped > 0
     }
 
     fn write_packet(&mut self, from: &LinkAddr, len: usize, timestamp: Duration) -> Result<()> {
@@ -436,23 +480,23 @@ impl Capture {
     /// error that stopped the capture.
     pub fn finish(mut self) -> Result<u64> {
         self.made.keep();
-        // Everything queued when the command ended, not what arrives forever after.
-        let mut rounds = 0;
-        while self.socket.is_some() && rounds < 64 {
-            let before = self.packets;
-            self.read(BATCH)?;
-            if self.packets == before {
+        // Everything queued when the command ended (at most what the buffer holds: each packet
+        // takes at least MIN_TRUESIZE of it), not what arrives forever after.
+        let mut left = (self.buffer / MIN_TRUESIZE).max(64 * BATCH as u64);
+        while self.socket.is_some() && left > 0 {
+            let read = self.read(BATCH)?;
+            if read == 0 {
                 break;
             }
-            rounds += 1;
+            left = left.saturating_sub(read as u64);
         }
-        if let Some(socket) = self.socket.take()
-            && let Ok(drops) = sys::packet_drops(&socket)
-            && drops > 0
-        {
+        self.count_drops();
+        self.socket = None;
+        if self.drops > 0 {
             eprintln!(
-                "ns-exec: capture to {}: the kernel dropped {drops} packet(s) it could not buffer",
-                crate::cli::printable(&self.shown)
+                "ns-exec: capture to {}: the kernel dropped {} packet(s) it could not buffer",
+                crate::cli::printable(&self.shown),
+                self.drops
             );
         }
         let Writer(out) = self.out;
@@ -469,10 +513,23 @@ impl Alongside for Capture {
     /// A batch of packets; on failure (a full disk) the capture stops with one line on
     /// stderr, and the command goes on.
     fn ready(&mut self) {
-        if let Err(e) = self.read(BATCH) {
-            eprintln!("ns-exec: {}; the capture stopped", crate::cli::printable(&e.to_string()));
-            self.socket = None;
+        match self.read(BATCH) {
+            Ok(read) => {
+                let dropped = self.count_drops();
+                self.may_rest = read < BATCH && !dropped;
+            }
+            Err(e) => {
+                eprintln!("ns-exec: {}; the capture stopped", crate::cli::printable(&e.to_string()));
+                self.socket = None;
+            }
         }
+    }
+
+    /// After a small read, as long as the receive buffer safely holds what may arrive meanwhile
+    /// (at most [`MAX_REST`]); none after a full batch or a loss, to catch up at once.
+    fn rest(&self) -> Option<Duration> {
+        let fill = Duration::from_nanos(self.buffer.saturating_mul(1_000_000_000) / FILL_RATE);
+        (self.may_rest && self.socket.is_some() && !fill.is_zero()).then(|| fill.min(MAX_REST))
     }
 
     /// A capture runs until Ctrl-C or SIGTERM, however it was started.

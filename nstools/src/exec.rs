@@ -7,13 +7,15 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::time::TimeSpec;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, execve};
 
@@ -198,6 +200,12 @@ pub trait Alongside {
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Called when the descriptor is readable; must not block.
     fn ready(&mut self);
+    /// How long to leave the descriptor alone after [`Alongside::ready`], so that what arrives
+    /// meanwhile is read in one batch rather than one wakeup each (`None`: poll it at once).
+    /// Signals, the command's end and `--exit-with` are still served at once meanwhile.
+    fn rest(&self) -> Option<Duration> {
+        None
+    }
     /// True if this work ends on SIGINT, SIGQUIT and SIGTERM, and the command with it, also
     /// where the command ignores the signal (it was started as a background job): then the
     /// command gets SIGTERM as well (SIGKILL if it ignores that too).
@@ -240,14 +248,18 @@ pub fn fork_and_wait(
     };
     forked();
     let mut watched = exit_with;
+    // While the work alongside rests, its descriptor is left out of the poll set.
+    let mut resting_until: Option<Instant> = None;
     let readable = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
     loop {
+        let rest = resting_until.map(|end| end.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero());
         let (exited, busy) = {
             let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-            let side = alongside.as_deref().and_then(Alongside::fd);
+            let side = if rest.is_some() { None } else { alongside.as_deref().and_then(Alongside::fd) };
             fds.extend(side.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
             fds.extend(watched.map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
-            if poll(&mut fds, PollTimeout::NONE).is_err() {
+            // ppoll: a rest of a fraction of a millisecond is one too.
+            if ppoll(&mut fds, rest.map(TimeSpec::from_duration), None).is_err() {
                 continue;
             }
             let side = usize::from(side.is_some());
@@ -255,6 +267,7 @@ pub fn fork_and_wait(
         };
         if busy && let Some(side) = alongside.as_deref_mut() {
             side.ready();
+            resting_until = side.rest().map(|d| Instant::now() + d);
         }
         if exited {
             // The --exit-with process is gone: end the command (once), and wait for it.
