@@ -284,6 +284,26 @@ fn ns_exec_capture_is_complete_after_sigterm() {
     readers.pings(&file, "127.0.0.1", "127.0.0.1", 300);
 }
 
+#[test]
+fn ns_exec_capture_records_every_packet_of_a_flood_that_starts_while_it_rests() {
+    let mut sb = sandbox!("ns_exec_capture_records_every_packet_of_a_flood_that_starts_while_it_rests");
+    let Some(readers) = Readers::get(sb.name()) else { return };
+    let work = workdir(&mut sb, "flood");
+    let file = work.join("flood.pcap");
+    // One echo wakes the capture, which then rests (the socket is not polled); the flood starts
+    // a moment later, within the rest: what queues meanwhile must all be read, none dropped.
+    const FLOOD: usize = 20_000;
+    let script = format!(
+        "ip link set lo up; exec ns-exec -t $$ --capture {} -- sh -c 'ping -c 1 -W 5 127.0.0.1 > /dev/null && ping -f -q -c {FLOOD} 127.0.0.1 > /dev/null'",
+        file.display()
+    );
+    let out = sb.command("unshare").args(["--net", "sh", "-c"]).arg(&script).stdin(Stdio::null()).output().unwrap();
+    let r = Run::of(out, script);
+    r.ok();
+    assert_eq!(r.stderr, "", "nothing dropped, nothing said");
+    readers.pings(&file, "127.0.0.1", "127.0.0.1", FLOOD + 1);
+}
+
 /// Run `script` (sh) in the background of a non-interactive shell, which starts it with SIGINT
 /// and SIGQUIT ignored: it must print a line once its capture is open, then run until
 /// signalled (its stdout and stderr go to a FIFO). The shell then sends it `sig` and prints how it ended; it must end within 10 s.
