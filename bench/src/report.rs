@@ -656,7 +656,7 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
             ms(b.cpu)
         );
     }
-    let _ = writeln!(out, "\n{BY_HAND}");
+    let _ = writeln!(out, "\n{BY_HAND}\n{CAPTURES_BY_HAND}");
     out
 }
 
@@ -682,6 +682,30 @@ testenvs (2-core VM, Linux 6.18, inside a PID namespace with ~N processes; not r
 - Before the drop-in scripts were trimmed, C ran 19 programs per testenv (7 `dirname`, 3 `sed`,
   `readlink`, a second `sh` for mk_nsenter.sh...) and took 3 times as long as it does now; they now
   use shell built-ins only, besides the tools and one `chmod` (to make nsenter.sh executable).
+";
+
+/// What the captures of Cp cost, found by hand (counters in `ns-exec`, not re-measured).
+const CAPTURES_BY_HAND: &str = "\
+Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-measured by `bench/run`):
+- Every testenv's capture receives every packet the bridge floods to its port: ~750 per capture
+  at N=250 (8 at N=10), O(N) per testenv and O(N²) in all. In the first testenv's file (1,216
+  packets) 805 are MLDv2 reports, 231 neighbour solicitations (duplicate address detection), 178
+  router solicitations: each new testenv's IPv6 start-up, flooded because the bridge has no
+  multicast querier; 1 ARP, 1 IGMP.
+- Woken once per packet, a capture read 1.8-2 packets per wakeup (~420 reads per capture) at 7-9 µs
+  per packet (`recvmsg`, the pcapng block, a flush per read), 10-14 ms of CPU per capture. Resting
+  between small reads (~16 ms here: 64 MiB granted, filled at 4 GB/s) it reads 6.8 per wakeup
+  (~107 reads), 3-4 µs per packet, 8.6-8.8 ms of CPU per capture, of which ~4 ms is its fixed cost
+  (start, `--end-netns`; measured at N=10). Cp/C over 8 interleaved runs: setup 1.35× → 1.21×
+  (medians; single runs 0.97-1.61×), CPU 1.84× → 1.58×.
+- Why Cp/C stays above 1.15 at N=250: the packets themselves. ~750 packets × 3-4 µs is 2-3 ms per
+  testenv in the capture alone, plus the kernel's delivery of each flooded packet to ~250 sockets,
+  against C's ~12 ms of setup, and the count grows with N. Longer rests only trim the per-wakeup
+  part (a 31 ms rest, 128 MiB granted: CPU 1.37×, setup ~1.25×); a rest the buffer cannot absorb
+  loses packets (a `ping -f` on loopback fills a buffer at 0.8-1.7 GB/s here). What would remove
+  the packets is multicast snooping with a querier on the bridge (`multicast_querier`), so that
+  reports and solicitations reach only the ports that asked for them; not done, as it changes C's
+  bridge (and every variant's) too.
 ";
 
 fn render_overheads(w: &mut String, o: &Overheads, results: &Results, ctx: &Ctx) {
