@@ -295,34 +295,32 @@ fn exit_with_ends_the_command_when_that_process_exits() {
     sb.run("ns-exec", &["-t", &me, "--exit-with", "2147483646", "true"]).fails(125, "--exit-with: no process with PID");
 }
 
-/// What `--end-netns` relies on to tell a namespace the kernel is destroying (its peers go
-/// soon: nothing to look for) from one something still holds: the removal of its id
-/// (`RTM_DELNSID`), heard of through a filter that passes that id's and no other's.
+/// What `--end-netns` waits on while the kernel destroys a testenv: the removal uevent of the
+/// other end of its pair, heard through a filter that passes that interface's and no other's
+/// (neither another interface's, nor its own queues').
 #[test]
-fn end_netns_hears_when_the_kernel_begins_to_destroy_the_namespace() {
-    use std::os::fd::AsFd;
+fn end_netns_hears_its_peers_removal_and_nothing_else() {
+    use std::time::Instant;
 
     use nstools::Netlink;
-    use nstools::netlink::watch::NsidWatch;
+    use nstools::netlink::link::LinkId;
+    use nstools::netlink::uevent::{Removal, RemovalWatch};
     use nstools::netns::Netns;
 
-    let mut sb = sandbox!("end_netns_hears_when_the_kernel_begins_to_destroy_the_namespace");
+    let mut sb = sandbox!("end_netns_hears_its_peers_removal_and_nothing_else");
     let (p, q) = (holder(&sb), holder(&sb));
     sb.must(&format!("veth-pair vn1 --netns {p}"));
     sb.must(&format!("veth-pair vn2 --netns {q}"));
     let home = Netns::of_pid(sb.anchor() as i32).unwrap();
     let mut nl = Netlink::open_in(&home).unwrap();
-    let mut id_of = |pid: u32| nl.get_nsid(Netns::of_pid(pid as i32).unwrap().as_fd()).unwrap().unwrap();
-    let (id_p, id_q) = (id_of(p), id_of(q));
-    assert_ne!(id_p, id_q);
-    let watch_p = home.run_in(|| NsidWatch::open(id_p)).unwrap();
-    let watch_q = home.run_in(|| NsidWatch::open(id_q)).unwrap();
-    assert!(!watch_p.gone() && !watch_q.gone(), "nothing is being destroyed yet");
-    stop(p);
-    let mut fds = [nix::poll::PollFd::new(watch_p.as_fd(), nix::poll::PollFlags::POLLIN)];
-    assert_eq!(nix::poll::poll(&mut fds, 3000u16).unwrap(), 1, "no RTM_DELNSID within 3 s");
-    assert!(watch_p.gone(), "the id of the namespace that went");
-    assert!(!watch_q.gone(), "the filter passed the removal of another id");
+    let vn1 = nl.get_link(LinkId::Name("vn1-br")).unwrap().unwrap().index;
+    let mut watch = home.run_in(|| RemovalWatch::open([(vn1, "vn1-br")])).unwrap();
+    let soon = || Instant::now() + Duration::from_millis(50);
+    assert_eq!(watch.next(soon()).unwrap(), Removal::Timeout, "nothing was removed yet");
     stop(q);
-    assert!(watch_q.gone() || wait_until(Duration::from_secs(3), || watch_q.gone()));
+    assert!(wait_until(Duration::from_secs(3), || nl.get_link(LinkId::Name("vn2-br")).unwrap().is_none()));
+    assert_eq!(watch.next(soon()).unwrap(), Removal::Timeout, "the filter passed another interface's removal");
+    stop(p);
+    assert_eq!(watch.next(Instant::now() + Duration::from_secs(3)).unwrap(), Removal::Removed(vn1));
+    assert_eq!(watch.next(soon()).unwrap(), Removal::Timeout, "one uevent per interface, none per queue");
 }

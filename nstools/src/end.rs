@@ -6,20 +6,21 @@
 //! The caller stays in the namespace while the command runs (it is the PID that names the
 //! testenv: selftest starts more daemons with `nsenter -t PID --net`). Meanwhile it gets ready:
 //! it finds the other ends of the namespace's pairs in its parent process's namespace (where a
-//! testenv's pairs have theirs: selftest's) and subscribes there to their removal and to that of
-//! the namespace's id (filters in the kernel pass it those and nothing else), so that the moment
-//! the command ends costs as little as it can. Once the command has ended:
+//! testenv's pairs have theirs: selftest's) and subscribes there to their removal (the kernel's
+//! uevents, filtered in the kernel: see [`crate::netlink::uevent`] for why not rtnetlink), so
+//! that the moment the command ends costs as little as it can. Once the command has ended:
 //!
 //! - the caller moves to its parent's namespace and lets go of the ended namespace. Unless
 //!   processes are left in it, the kernel destroys it, asynchronously and in batches, removing
 //!   its interfaces and their peers - far cheaper than deleting each pair ourselves, which costs
 //!   an RCU grace period, about 28 ms here, per testenv. The caller waits for the peers to go;
-//! - if the kernel has not even begun to destroy it promptly (it tells by removing the id:
-//!   `RTM_DELNSID`), the caller looks for processes left in it (a daemon's helpers in sessions of
-//!   their own): they get SIGTERM, and its pairs are deleted at once, whatever the leftovers take
-//!   to exit. Once destruction has begun there is nothing to look for: many testenvs ending at
-//!   once make batches that take longer than the prompt wait, and a look at every process per
-//!   testenv would slow the kernel's work down.
+//! - if the peers are not gone promptly, the caller asks whether the kernel has begun to destroy
+//!   the namespace (it removes the namespace's id first: the peers no longer name it). If it
+//!   has, there is nothing to look for: many testenvs ending at once make batches that take
+//!   longer than the prompt wait, and a look at every process per testenv would slow the
+//!   kernel's work down. If not, the caller looks for processes left in it (a daemon's helpers
+//!   in sessions of their own): they get SIGTERM, and its pairs are deleted at once, whatever the
+//!   leftovers take to exit.
 //!
 //! Where it cannot leave (no privilege over its parent's namespace), or something else still
 //! holds the namespace when the wait is over, the caller deletes the pairs itself. A namespace
@@ -29,8 +30,8 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use crate::netlink::Netlink;
-use crate::netlink::link::LinkId;
-use crate::netlink::watch::{LinkWatch, NsidWatch, Wake};
+use crate::netlink::link::{Link, LinkId};
+use crate::netlink::uevent::{Removal, RemovalWatch};
 use crate::netns::Netns;
 use crate::vocab::LinkKind;
 
@@ -93,8 +94,10 @@ impl Ending {
         if !held && home.wait_until_peers_gone(Instant::now() + DESTROYED_PROMPTLY) {
             return;
         }
-        if !held && home.destroying {
-            home.delete_peers(); // destroyed, yet they stayed: something else holds them
+        if !held && home.destroying() {
+            if !home.wait_until_peers_gone(Instant::now() + DESTROYED_WITHIN) {
+                home.delete_peers(); // destroyed, yet they stayed: something else holds them
+            }
             return;
         }
         let left = crate::netns::processes_in(inode);
@@ -167,11 +170,9 @@ struct Parent {
     netns: Netns,
     here: Netlink,
     /// Told of the peers' removal, once subscribed.
-    watch: Option<LinkWatch>,
-    /// Told of the removal of the namespace's id here: the kernel has begun to destroy it.
-    nsid: Option<NsidWatch>,
-    /// Set once it has.
-    destroying: bool,
+    watch: Option<RemovalWatch>,
+    /// The namespace's id here, once subscribed.
+    id: i32,
     peers: Vec<u32>,
 }
 
@@ -187,8 +188,7 @@ impl Parent {
         }
         let here = Netlink::open();
         let parent = here.map(|here| {
-            let mut parent =
-                Parent { netns: home, here, watch: None, nsid: None, destroying: false, peers: Vec::new() };
+            let mut parent = Parent { netns: home, here, watch: None, id: -1, peers: Vec::new() };
             parent.subscribe(netns);
             parent
         });
@@ -201,23 +201,25 @@ impl Parent {
         }
     }
 
-    /// Find the other ends of the pairs of `netns` here, and subscribe to their removal and to
-    /// that of the namespace's id. Called in this namespace; leaves `watch` empty where there is
-    /// nothing to wait for, or it cannot subscribe.
+    /// Find the other ends of the pairs of `netns` here and subscribe to their removal. Called
+    /// in this namespace; leaves `watch` empty where there is nothing to wait for, or it cannot
+    /// subscribe.
     fn subscribe(&mut self, netns: &Netns) {
-        // Subscribed before the look-up: a removal meanwhile is still heard of.
-        let Ok(watch) = LinkWatch::open() else { return };
         let Some((id, peers)) = self.find_peers(netns) else { return };
-        if peers.is_empty() || watch.only_removals_of(&peers).is_err() {
+        if peers.is_empty() {
             return;
         }
-        self.nsid = NsidWatch::open(id).ok();
+        let Ok(watch) = RemovalWatch::open(peers.iter().map(|l| (l.index, l.name.as_str()))) else { return };
+        // Looked at again now that it listens: a removal in between is not missed.
+        let here = &mut self.here;
+        self.peers =
+            peers.iter().map(|l| l.index).filter(|i| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_)))).collect();
         self.watch = Some(watch);
-        self.peers = peers;
+        self.id = id;
     }
 
     /// The namespace id of `netns` here, and the other ends, here, of its pairs.
-    fn find_peers(&mut self, netns: &Netns) -> Option<(i32, Vec<u32>)> {
+    fn find_peers(&mut self, netns: &Netns) -> Option<(i32, Vec<Link>)> {
         let here = &mut self.here;
         // No id: it shares no pair with this namespace.
         let Ok(Some(id)) = here.get_nsid(netns.as_fd()) else { return None };
@@ -227,38 +229,49 @@ impl Parent {
             .iter()
             .filter(|l| l.kind == Some(LinkKind::Veth))
             .filter_map(|veth| {
-                let index = veth.peer_index?;
-                let peer = here.get_link(LinkId::Index(index)).ok()??;
-                (peer.peer_index == Some(veth.index) && peer.peer_netnsid == Some(id)).then_some(index)
+                let peer = here.get_link(LinkId::Index(veth.peer_index?)).ok()??;
+                (peer.peer_index == Some(veth.index) && peer.peer_netnsid == Some(id)).then_some(peer)
             })
             .collect();
         Some((id, peers))
     }
 
-    /// Wait until the kernel, destroying the namespace, has removed the peers, until `deadline`,
-    /// or, once it has begun to (the id went), until [`DESTROYED_WITHIN`] from then; whether
-    /// they are gone.
-    fn wait_until_peers_gone(&mut self, mut deadline: Instant) -> bool {
+    /// Wait until the kernel, destroying the namespace, has removed the peers, or until
+    /// `deadline`; whether they are gone.
+    fn wait_until_peers_gone(&mut self, deadline: Instant) -> bool {
         let Some(watch) = self.watch.as_mut() else { return self.peers.is_empty() };
         while !self.peers.is_empty() {
-            let nsid = self.nsid.as_ref().filter(|_| !self.destroying).map(AsFd::as_fd);
-            match watch.next(Some(deadline), nsid) {
-                Ok(Wake::Event(ev)) if !ev.new => self.peers.retain(|i| *i != ev.link.index),
-                Ok(Wake::Event(_)) => {}
-                Ok(Wake::Interrupted) => {
-                    if self.nsid.as_ref().is_some_and(NsidWatch::gone) {
-                        self.destroying = true;
-                        deadline = deadline.max(Instant::now() + DESTROYED_WITHIN);
-                    }
-                }
-                Ok(Wake::Overrun) => {
+            match watch.next(deadline) {
+                Ok(Removal::Removed(index)) => self.peers.retain(|i| *i != index),
+                Ok(Removal::Overrun) => {
+                    watch.drain();
                     let here = &mut self.here;
                     self.peers.retain(|i| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_))));
                 }
-                Ok(Wake::Timeout) | Err(_) => return false,
+                Ok(Removal::Timeout) | Err(_) => return false,
             }
         }
         true
+    }
+
+    /// Whether the kernel has begun to destroy the namespace: it removes the namespace's id here
+    /// first, so the peers that are left no longer name it (`IFLA_LINK_NETNSID`). Until a batch
+    /// of the kernel's begins, a namespace released but queued still has its id.
+    fn destroying(&mut self) -> bool {
+        let (here, id) = (&mut self.here, self.id);
+        let mut named = false;
+        self.peers.retain(|i| match here.get_link(LinkId::Index(*i)) {
+            Ok(None) => false,
+            Ok(Some(peer)) => {
+                named |= peer.peer_netnsid == Some(id);
+                true
+            }
+            Err(_) => {
+                named = true; // cannot tell: as if not
+                true
+            }
+        });
+        !named
     }
 
     /// Delete the pairs of the namespace `inode` now, whatever the processes `left` in it take to

@@ -3,7 +3,7 @@
 //!
 //! [`Netlink`] is a socket bound to one network namespace (the one its creating thread was in).
 //! The operations live in the submodules, one small function each: [`link`], [`fdb`], [`addr`],
-//! [`route`], [`qdisc`], [`nsid`], and [`watch`] for waiting on notifications.
+//! [`route`], [`qdisc`], [`nsid`], and [`watch`] and [`uevent`] for waiting on notifications.
 //!
 //! Privileges: every change request needs `CAP_NET_ADMIN` in the user namespace that owns the
 //! socket's network namespace (EPERM otherwise); reading does not.
@@ -15,6 +15,7 @@ pub mod link;
 pub mod nsid;
 pub mod qdisc;
 pub mod route;
+pub mod uevent;
 pub mod watch;
 
 use std::fmt::Debug;
