@@ -220,7 +220,7 @@ their teardown closes the daemons' stdin (as selftest does) and waits for the pr
 and B the kernel then destroys the testenv namespaces, and with them the veth pairs,
 asynchronously, after the scripts have exited; C's `start_in_ns.sh` (`ns-exec --end-netns`) exits
 only once its `vethn-br` is gone: when the daemon has ended it moves to selftest's namespace, lets
-go of the testenv's and waits for the kernel to remove the peer (a netlink notification filtered
+go of the testenv's and waits for the kernel to remove the peer (the kernel's uevent, filtered
 in the kernel; whatever the daemon left running would get SIGTERM and the pair deleted). Before
 this (commit 12c4875, the report of 2026-11-30), C's script looked for leftovers with `find`
 over `/proc` and ran `veth-pair --delete` after each daemon: teardown 3.4 ms per testenv at N =
@@ -545,7 +545,7 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
              the kernel then destroys the namespace, and the pair with it, asynchronously and in \
              batches: cheap per testenv when many go at once. C's `start_in_ns.sh` (`ns-exec \
              --end-netns`) lets go of the namespace in the same way when its daemon has ended, then \
-             waits for the kernel to remove its `vethN-br` (a netlink notification, subscribed to \
+             waits for the kernel to remove its `vethN-br` (the kernel's uevent, subscribed to \
              while the daemon ran, filtered in the kernel) and exits: the same batches, and a \
              process that exits a fraction of a millisecond after its peer went (the table above). \
              The kernel destroys namespaces one batch at a time, each batch taking an RCU grace \
@@ -686,26 +686,30 @@ testenvs (2-core VM, Linux 6.18, inside a PID namespace with ~N processes; not r
 
 /// What the captures of Cp cost, found by hand (counters in `ns-exec`, not re-measured).
 const TEARDOWN_BY_HAND: &str = "\
-Teardown (A and C, N=60; ftrace of the kernel's namespace cleanup work, `cleanup_net`, 3-4 runs
-each, 2-core VM, Linux 6.18; not re-measured by `bench/run`):
+Teardown (A and C, N=60; the kernel's scheduler trace - `sched_switch`, `sched_wakeup` - and its
+`cleanup_net` work items, 3-9 runs per case, 2-core VM, Linux 6.18; not re-measured by `bench/run`):
 - Both end in two batches: the first holds the one namespace released before it began (its
   processes, or C's `ns-exec`, let go within 1-3 ms of the daemons' stdin closing) and lasts
-  20-54 ms whatever its size (RCU grace periods: the spread between runs is the grace periods'
-  own); the second holds the other 59 and removes their interfaces at ~0.4-0.5 ms each.
-- The second batch took 27-32 ms in C against 22-29 ms in A. A CPU profile of the 80 ms after the
-  daemons' stdin closed (`perf record -a -e cpu-clock`, 4 kHz, 2-3 runs each) shows the kernel's
-  workers using the same CPU in both (~30 ms); in C, the 60 `ns-exec` exits take ~17 ms of CPU
-  (unmapping memory), the notifications' walk over the subscribed sockets
-  (`netlink_broadcast_filtered`) ~3 ms, and the machine is idle longer (86 against 66 ms of the
-  160 CPU-ms): C's teardown waits longer on grace periods rather than on work. Subscribing to half
-  as many notifications (no namespace-id socket) did not change it measurably. C's last process
-  exits 0.3-0.5 ms after the last peer went (the table above): strictness itself costs nearly
-  nothing.
-- What would close it is out of a testenv's reach: a first batch holding every namespace (the
-  kernel starts one as soon as the first namespace is released), or exits that cost nothing.
-  Samba's selftest ends testenvs one after the other and looks for each one's processes once a
-  second (`teardown_env`: `cleanup_child`, then `sleep(1)`), so a batch of 20-54 ms does not
-  show there, strict or not.
+  16-50 ms whatever its size (RCU grace periods: the spread between runs is the grace periods'
+  own); the second holds the other 59 and removes their interfaces one namespace at a time, each
+  with an expedited grace period, ~0.4 ms each, then waits for a last grace period.
+- From the second batch's beginning to the last `vethN-br`'s removal, A took 21-25 ms (median 24).
+  With 120 idle sockets subscribed to rtnetlink groups in another namespace (receiving nothing),
+  A took 29-31 ms: the kernel walks every socket subscribed to any rtnetlink group on the machine
+  for every rtnetlink notification of every namespace. C's 60 waiting `ns-exec` held exactly that,
+  two each (link and namespace-id notifications), and took 31-37 ms. They now wait on the
+  kernel's uevents (a list of their own, walked only for a device's own few uevents): 23-30 ms
+  under the same trace, median 31 against A's 24 under a lighter one (7 runs each).
+- What is left of the gap: C's 60 processes exit in that window, as their peers go (0.25 ms of CPU
+  each, mostly unmapping memory, with TLB shootdowns sent to the CPU doing the kernel's work), and
+  the kernel's worker waits longer for its expedited grace periods (8.5 against 1.5 ms asleep
+  there). Delaying those exits by 300 ms by hand did not close it (last peer 1.12 against 0.88 ms
+  per testenv, 9 runs), and C's first batch ran longer in the same traces (median 45 against
+  29-38 ms), which the trace does not explain. C's last process exits 0.3-0.7 ms after the last
+  peer went (the table above): strictness itself costs nearly nothing.
+- Samba's selftest ends testenvs one after the other and looks for each one's processes once a
+  second (`teardown_env`: `cleanup_child`, then `sleep(1)`), so a batch of 16-50 ms does not show
+  there, strict or not.
 ";
 
 const CAPTURES_BY_HAND: &str = "\
