@@ -324,3 +324,49 @@ fn end_netns_hears_its_peers_removal_and_nothing_else() {
     assert_eq!(watch.next(Instant::now() + Duration::from_secs(3)).unwrap(), Removal::Removed(vn1));
     assert_eq!(watch.next(soon()).unwrap(), Removal::Timeout, "one uevent per interface, none per queue");
 }
+
+/// A command that deletes its testenv's pair and makes it again (the same names, other
+/// indexes): `--end-netns` waits for the removal of the pair the namespace has when the command
+/// ends, not the one it had when it started.
+#[test]
+fn end_netns_waits_for_the_pair_its_command_made_again() {
+    let mut sb = sandbox!("end_netns_waits_for_the_pair_its_command_made_again");
+    let anchor = sb.anchor().to_string();
+    let again = r#"veth-pair --delete vr1 && veth-pair vr1 --peer-netns "$1""#;
+    let testenv =
+        format!(r#"veth-pair vr1 --peer-netns "$1" && exec ns-exec -t $$ --end-netns -- sh -c '{again}' sh "$1""#);
+    // The veths of selftest's namespace the moment start_in_ns.sh's ns-exec has returned.
+    let script = r#"unshare --net sh -c "$0" sh "$1" && ip -o link show type veth"#;
+    let out = sb.command("sh").args(["-c", script, &testenv, &anchor]).stdin(Stdio::null()).output().unwrap();
+    let r = Run::of(out, "a testenv whose command makes its pair again".into());
+    assert_eq!(r.ok(), "", "a peer was still there when ns-exec --end-netns returned");
+    assert!(!sb.links().iter().any(|l| l.starts_with("vr1")), "{:?}", sb.links());
+}
+
+/// Samba's selftest starts more daemons with `nsenter -t PID --net` while a testenv's command
+/// runs: with `--end-netns`, PID (ns-exec) must show the testenv's namespace from the moment it
+/// has entered it, also while it looks at its parent's namespace to get ready for the end.
+#[test]
+fn end_netns_never_shows_another_namespace_while_its_command_runs() {
+    let sb = sandbox!("end_netns_never_shows_another_namespace_while_its_command_runs");
+    let p = holder(&sb);
+    let target = format!("net:[{}]", netns_of(p));
+    let script = format!("ns-exec -t {p} --end-netns -- sleep 0.5 & echo $!; wait");
+    let mut sh = sb.command("sh").args(["-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(sh.stdout.take().unwrap()), &mut line).unwrap();
+    let link = format!("/proc/{}/ns/net", line.trim());
+    // What /proc shows, as often as it can be read, for the first 200 ms (the command runs 500).
+    let (start, mut seen) = (std::time::Instant::now(), Vec::<String>::new());
+    while start.elapsed() < Duration::from_millis(200) {
+        let Ok(now) = std::fs::read_link(&link) else { continue };
+        let now = now.to_string_lossy().into_owned();
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+    }
+    assert!(sh.wait().unwrap().success());
+    let entered = seen.iter().position(|n| *n == target).expect("ns-exec entered the target");
+    assert!(seen[entered..].iter().all(|n| *n == target), "PID showed another namespace after the testenv's: {seen:?}");
+    stop(p);
+}

@@ -546,7 +546,7 @@ fn analysis(results: &Results, c: &BTreeMap<(usize, Variant), Cell>) -> String {
              batches: cheap per testenv when many go at once. C's `start_in_ns.sh` (`ns-exec \
              --end-netns`) lets go of the namespace in the same way when its daemon has ended, then \
              waits for the kernel to remove its `vethN-br` (the kernel's uevent, subscribed to \
-             while the daemon ran, filtered in the kernel) and exits: the same batches, and a \
+             once the daemon has ended, filtered in the kernel) and exits: the same batches, and a \
              process that exits a fraction of a millisecond after its peer went (the table above). \
              The kernel destroys namespaces one batch at a time, each batch taking an RCU grace \
              period or two whatever its size; the first batch takes the one or two namespaces \

@@ -6,11 +6,16 @@
 //! The caller stays in the namespace while the command runs (it is the PID that names the
 //! testenv: selftest starts more daemons with `nsenter -t PID --net`). Meanwhile it gets ready:
 //! it finds the other ends of the namespace's pairs in its parent process's namespace (where a
-//! testenv's pairs have theirs: selftest's) and subscribes there to their removal (the kernel's
-//! uevents, filtered in the kernel: see [`crate::netlink::uevent`] for why not rtnetlink), so
-//! that the moment the command ends costs as little as it can. Once the command has ended:
+//! testenv's pairs have theirs: selftest's), so that the moment the command ends costs as little
+//! as it can. It subscribes to their removal (the kernel's uevents, filtered in the kernel: see
+//! [`crate::netlink::uevent`] for why not rtnetlink) only once the command has ended: every
+//! uevent of that namespace costs the kernel a turn at every socket subscribed there, and sixty
+//! testenvs listening all along would pay it for every interface that comes or goes while they
+//! run. Once the command has ended:
 //!
-//! - the caller moves to its parent's namespace and lets go of the ended namespace. Unless
+//! - the caller moves to its parent's namespace, subscribes to the removal of the pairs the
+//!   namespace has then (those found before if they are all still there), and lets go of it:
+//!   nothing of it is removed before, the caller holds it. Unless
 //!   processes are left in it, the kernel destroys it, asynchronously and in batches, removing
 //!   its interfaces and their peers - far cheaper than deleting each pair ourselves, which costs
 //!   an RCU grace period, about 28 ms here, per testenv. The caller waits for the peers to go;
@@ -30,7 +35,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use crate::netlink::Netlink;
-use crate::netlink::link::{Link, LinkId};
+use crate::netlink::link::LinkId;
 use crate::netlink::uevent::{Removal, RemovalWatch};
 use crate::netns::Netns;
 use crate::vocab::LinkKind;
@@ -126,11 +131,7 @@ impl Ending {
         if home.netns.enter().is_err() {
             return Err(netns);
         }
-        // The pairs it had when the command started (a testenv's, subscribed to then), else
-        // those it has now.
-        if home.peers.is_empty() {
-            home.subscribe(&netns);
-        }
+        home.subscribe(&netns);
         if home.watch.is_none() {
             let _ = netns.enter();
             return Err(netns);
@@ -171,69 +172,70 @@ struct Parent {
     here: Netlink,
     /// Told of the peers' removal, once subscribed.
     watch: Option<RemovalWatch>,
-    /// The namespace's id here, once subscribed.
+    /// The namespace's id here, once its peers are found.
     id: i32,
-    peers: Vec<u32>,
+    /// The peers' indexes and names.
+    peers: Vec<(u32, String)>,
 }
 
 impl Parent {
-    /// Open them from `netns`, the calling thread's, which it is back in afterwards.
+    /// Open them from `netns`, the calling thread's: through a socket made by a helper thread,
+    /// so that the caller never leaves `netns` while the command runs - its PID names the
+    /// testenv, and a `nsenter -t PID --net` meanwhile must find the testenv's namespace.
     fn open(netns: &Netns) -> Home {
         let Ok(home) = Netns::of_pid(nix::unistd::getppid().as_raw()) else { return Home::Closed };
         if home.inode() == netns.inode() {
             return Home::Shared;
         }
-        if home.enter().is_err() {
-            return Home::Closed;
-        }
-        let here = Netlink::open();
-        let parent = here.map(|here| {
-            let mut parent = Parent { netns: home, here, watch: None, id: -1, peers: Vec::new() };
-            parent.subscribe(netns);
-            parent
-        });
-        if netns.enter().is_err() {
-            return Home::Closed; // never happens: it was the caller's a moment ago
-        }
-        match parent {
-            Ok(parent) => Home::Open(Box::new(parent)),
-            Err(_) => Home::Closed,
-        }
+        let Ok(here) = Netlink::open_in(&home) else { return Home::Closed };
+        let mut parent = Parent { netns: home, here, watch: None, id: -1, peers: Vec::new() };
+        parent.find_peers(netns);
+        Home::Open(Box::new(parent))
     }
 
-    /// Find the other ends of the pairs of `netns` here and subscribe to their removal. Called
-    /// in this namespace; leaves `watch` empty where there is nothing to wait for, or it cannot
-    /// subscribe.
-    fn subscribe(&mut self, netns: &Netns) {
-        let Some((id, peers)) = self.find_peers(netns) else { return };
-        if peers.is_empty() {
-            return;
-        }
-        let Ok(watch) = RemovalWatch::open(peers.iter().map(|l| (l.index, l.name.as_str()))) else { return };
-        // Looked at again now that it listens: a removal in between is not missed.
-        let here = &mut self.here;
-        self.peers =
-            peers.iter().map(|l| l.index).filter(|i| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_)))).collect();
-        self.watch = Some(watch);
-        self.id = id;
-    }
-
-    /// The namespace id of `netns` here, and the other ends, here, of its pairs.
-    fn find_peers(&mut self, netns: &Netns) -> Option<(i32, Vec<Link>)> {
+    /// Find the other ends of the pairs of `netns` here (asked through `here`): `id` and `peers`,
+    /// left as they were where there are none or they cannot be looked up.
+    fn find_peers(&mut self, netns: &Netns) {
         let here = &mut self.here;
         // No id: it shares no pair with this namespace.
-        let Ok(Some(id)) = here.get_nsid(netns.as_fd()) else { return None };
+        let Ok(Some(id)) = here.get_nsid(netns.as_fd()) else { return };
         // Its veths, asked from here, and their peers here.
-        let Ok(theirs) = here.dump_links_of(id) else { return None };
-        let peers = theirs
+        let Ok(theirs) = here.dump_links_of(id) else { return };
+        self.peers = theirs
             .iter()
             .filter(|l| l.kind == Some(LinkKind::Veth))
             .filter_map(|veth| {
                 let peer = here.get_link(LinkId::Index(veth.peer_index?)).ok()??;
-                (peer.peer_index == Some(veth.index) && peer.peer_netnsid == Some(id)).then_some(peer)
+                (peer.peer_index == Some(veth.index) && peer.peer_netnsid == Some(id))
+                    .then_some((peer.index, peer.name))
             })
             .collect();
-        Some((id, peers))
+        self.id = id;
+    }
+
+    /// Subscribe, here, to the removal of the other ends of the pairs `netns` has now: those
+    /// found when the command started (a testenv's) if they are all still there, else those
+    /// found now. Leaves `watch` empty where there is nothing to wait for, or it cannot subscribe.
+    fn subscribe(&mut self, netns: &Netns) {
+        if !self.listen() {
+            self.find_peers(netns);
+            self.listen();
+        }
+    }
+
+    /// Subscribe to the removal of `peers`, then look at them again: whether they are all still
+    /// there (a removal before is not waited for, nor one of a pair that a command deleted and
+    /// made again: its index is another).
+    fn listen(&mut self) -> bool {
+        self.watch = None;
+        if self.peers.is_empty() {
+            return false;
+        }
+        let Ok(watch) = RemovalWatch::open(self.peers.iter().map(|(i, name)| (*i, name.as_str()))) else { return true };
+        let (here, before) = (&mut self.here, self.peers.len());
+        self.peers.retain(|(i, name)| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(l)) if l.name == *name));
+        self.watch = Some(watch);
+        self.peers.len() == before
     }
 
     /// Wait until the kernel, destroying the namespace, has removed the peers, or until
@@ -242,11 +244,11 @@ impl Parent {
         let Some(watch) = self.watch.as_mut() else { return self.peers.is_empty() };
         while !self.peers.is_empty() {
             match watch.next(deadline) {
-                Ok(Removal::Removed(index)) => self.peers.retain(|i| *i != index),
+                Ok(Removal::Removed(index)) => self.peers.retain(|(i, _)| *i != index),
                 Ok(Removal::Overrun) => {
                     watch.drain();
                     let here = &mut self.here;
-                    self.peers.retain(|i| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_))));
+                    self.peers.retain(|(i, _)| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_))));
                 }
                 Ok(Removal::Timeout) | Err(_) => return false,
             }
@@ -260,7 +262,7 @@ impl Parent {
     fn destroying(&mut self) -> bool {
         let (here, id) = (&mut self.here, self.id);
         let mut named = false;
-        self.peers.retain(|i| match here.get_link(LinkId::Index(*i)) {
+        self.peers.retain(|(i, _)| match here.get_link(LinkId::Index(*i)) {
             Ok(None) => false,
             Ok(Some(peer)) => {
                 named |= peer.peer_netnsid == Some(id);
@@ -288,7 +290,7 @@ impl Parent {
 
     /// Deleting one end of a pair deletes both.
     fn delete_peers(&mut self) {
-        for index in std::mem::take(&mut self.peers) {
+        for (index, _) in std::mem::take(&mut self.peers) {
             let _ = self.here.delete_link(index);
         }
     }

@@ -5,9 +5,12 @@
 //! a walk over every socket subscribed to any rtnetlink group on the machine. Sixty testenvs
 //! each waiting with such a socket made the kernel's removal of their namespaces about a third
 //! slower (N=60: 7 of 11 extra milliseconds, measured with the kernel's scheduler trace; the
-//! benchmark's report has the figures). Uevents go to a list of their own, and only a device's
-//! own uevents (a few as it goes) walk it. As with rtnetlink, subscribe first
-//! ([`RemovalWatch::open`]), then look the links up: a removal in between is still heard of.
+//! benchmark's report has the figures). Uevent sockets are a list of their own, walked by the
+//! uevents of their namespace only: about four per interface that comes or goes (the device, its
+//! queues, its bridge port), each costing the kernel a turn at every socket subscribed there (a
+//! reference and a run of its filter) - so subscribe for as short a time as the wait needs. As
+//! with rtnetlink, subscribe first ([`RemovalWatch::open`]), then look the links up: a removal in
+//! between is still heard of.
 //!
 //! The kernel sends `remove@/devices/virtual/net/NAME` to its namespace's listeners as it
 //! unregisters the device `NAME` (or moves it to another namespace), just before its
@@ -145,7 +148,9 @@ fn starts_with(text: &[u8]) -> Option<Vec<sock_filter>> {
     }
     let len = checks.len() * 2 + 1;
     let mut block = Vec::with_capacity(len);
-    for (size, offset, value) in checks {
+    // The end first: the name, where one uevent differs from another. Each uevent costs every
+    // subscribed socket a run of its filter, and most fail at the first instruction so.
+    for (size, offset, value) in checks.into_iter().rev() {
         block.push(op(BPF_LD | size | BPF_ABS, 0, 0, offset));
         let skip = u8::try_from(len - block.len() - 1).ok()?; // past this block's ACCEPT
         block.push(op(BPF_JMP | BPF_JEQ | BPF_K, 0, skip, value));
