@@ -57,6 +57,17 @@ pub struct Ending {
     home: Home,
 }
 
+/// How [`Parent::listen`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listened {
+    /// Subscribed, and every peer is still there.
+    AllThere,
+    /// None to listen for, or some went or were made again: look for them again.
+    Changed,
+    /// It cannot subscribe.
+    Failed,
+}
+
 /// Where the caller goes once the command has ended.
 #[derive(Debug)]
 enum Home {
@@ -217,25 +228,26 @@ impl Parent {
     /// found when the command started (a testenv's) if they are all still there, else those
     /// found now. Leaves `watch` empty where there is nothing to wait for, or it cannot subscribe.
     fn subscribe(&mut self, netns: &Netns) {
-        if !self.listen() {
+        if self.listen() == Listened::Changed {
             self.find_peers(netns);
             self.listen();
         }
     }
 
-    /// Subscribe to the removal of `peers`, then look at them again: whether they are all still
-    /// there (a removal before is not waited for, nor one of a pair that a command deleted and
-    /// made again: its index is another).
-    fn listen(&mut self) -> bool {
+    /// Subscribe to the removal of `peers`, then look at them again: a removal before is not
+    /// waited for, nor one of a pair that a command deleted and made again (its index is another).
+    fn listen(&mut self) -> Listened {
         self.watch = None;
         if self.peers.is_empty() {
-            return false;
+            return Listened::Changed;
         }
-        let Ok(watch) = RemovalWatch::open(self.peers.iter().map(|(i, name)| (*i, name.as_str()))) else { return true };
+        let Ok(watch) = RemovalWatch::open(self.peers.iter().map(|(i, name)| (*i, name.as_str()))) else {
+            return Listened::Failed;
+        };
         let (here, before) = (&mut self.here, self.peers.len());
         self.peers.retain(|(i, name)| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(l)) if l.name == *name));
         self.watch = Some(watch);
-        self.peers.len() == before
+        if self.peers.len() == before { Listened::AllThere } else { Listened::Changed }
     }
 
     /// Wait until the kernel, destroying the namespace, has removed the peers, or until
