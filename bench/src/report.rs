@@ -751,8 +751,28 @@ Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-meas
   part (a 31 ms rest, 128 MiB granted: CPU 1.37×, setup ~1.25×); a rest the buffer cannot absorb
   loses packets (a `ping -f` on loopback fills a buffer at 0.8-1.7 GB/s here). What would remove
   the packets is multicast snooping with a querier on the bridge (`multicast_querier`), so that
-  reports and solicitations reach only the ports that asked for them; not done, as it changes C's
-  bridge (and every variant's) too.
+  reports and solicitations reach only the ports that asked for them. Tried by hand (2026-12-06;
+  `mcast_querier 1` on `selftest0`, two testenvs made as C makes them once the querier had run
+  12 s): the first `ping -6` between them failed (address unreachable after 3 s), as the bridge
+  had not learnt the solicited-node group of `veth21`'s address - its report was sent when the
+  address was added, before `vethN-br` was a port, and is repeated only in answer to a query. A
+  querier makes a new testenv unreachable over IPv6 until it answers a query (125 s apart by
+  default); not done.
+- The whole machine during one Cp run against one C run (N=250, 2026-12-06; `perf stat -a` on
+  syscall tracepoints, `perf record -a` at 1 kHz): per capture, 737 `recvmsg` (one per packet),
+  162 `ppoll` (its wakeups, ~4.5 packets each) and 90 `write` (flushes); 26,000 more context
+  switches in all (~105 per testenv). Cp's `ns-exec` processes took 1,226 more CPU samples than
+  C's (~4.9 ms per testenv): ~300 in its own code and the C library (the pcapng blocks,
+  allocation), ~280 in `ppoll` (sleeping and waking), ~160 in `recvmsg`, ~80 in `write`, ~170
+  in `readlink` and `getdents` of `/proc` at teardown (below), the rest spread; all other
+  processes together ~1,250 more (among them the kernel delivering the flooded packets: softirq
+  work charged to whoever sent them). A packet ring (`TPACKET_V3`) would remove the `recvmsg` part,
+  about an eighth of the capture's cost; the packets' count stays.
+- Teardown, slower with captures (most at N=250): the capture holds its namespace (its socket),
+  so the kernel cannot begin destroying it when the daemon ends, and `ns-exec` looks for
+  processes left in it before letting go: a `readlink` of `/proc/PID/ns/net` per process on the machine (94,000 in
+  that run, ~376 per testenv). Without a capture the kernel's prompt destruction says that
+  nothing else is inside, and nothing is scanned.
 ";
 
 fn render_overheads(w: &mut String, o: &Overheads, results: &Results, ctx: &Ctx) {
