@@ -429,11 +429,22 @@ pub fn netns_alive(inode: u64) -> bool {
     held || std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(&needle)
 }
 
-/// True while process `pid` exists (and is not a zombie).
+/// True while process `pid` runs its program: it exists, is not a zombie, and has not begun
+/// to exit. A PID 1 whose namespace still holds an orphan waits inside its exit until that
+/// orphan's new parent, outside, reaps it (`zap_pid_ns_processes`): as long as that parent
+/// takes - this machine's own PID 1 reaps late - and with its program, descriptors and memory
+/// already gone.
 pub fn alive(pid: u32) -> bool {
+    /// `PF_EXITING` in `/proc/PID/stat`'s flags (its ninth field).
+    const PF_EXITING: u64 = 0x4;
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| !r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            let mut fields = s.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let flags: u64 = fields.nth(5)?.parse().ok()?;
+            Some(state != "Z" && flags & PF_EXITING == 0)
+        })
         .unwrap_or(false)
 }
 
