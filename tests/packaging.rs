@@ -97,6 +97,11 @@ fn install_puts_tools_scripts_man_pages_and_completions_in_place() {
         }
         let v = Command::new(root.join(format!("bin/{name}"))).arg("--version").output().unwrap();
         assert!(v.status.success());
+        if cfg!(target_env = "gnu") && std::env::var_os("NSTOOLS_STATIC").is_none_or(|v| v != "0") {
+            // Linked statically: no program interpreter (the dynamic loader) to run at each start.
+            let elf = std::fs::read(root.join(format!("bin/{name}"))).unwrap();
+            assert!(!has_interpreter(&elf), "bin/{name} is dynamically linked");
+        }
     }
     for script in [
         "start_in_ns.sh",
@@ -116,4 +121,18 @@ fn install_puts_tools_scripts_man_pages_and_completions_in_place() {
     std::fs::remove_dir_all(&stage).unwrap();
     let bad = Command::new(workspace().join("scripts/install")).arg("relative/path").output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Whether a 64-bit little-endian ELF file names a program interpreter (a `PT_INTERP` program
+/// header): dynamically linked executables do, static ones (static-pie included) do not.
+fn has_interpreter(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    assert!(elf.starts_with(b"\x7fELF\x02\x01"), "not a 64-bit little-endian ELF file");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).any(|i| {
+        let at = phoff + i * size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == PT_INTERP
+    })
 }
