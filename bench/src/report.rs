@@ -766,8 +766,8 @@ Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-meas
   allocation), ~280 in `ppoll` (sleeping and waking), ~160 in `recvmsg`, ~80 in `write`, ~170
   in `readlink` and `getdents` of `/proc` at teardown (below), the rest spread; all other
   processes together ~1,250 more (among them the kernel delivering the flooded packets: softirq
-  work charged to whoever sent them). A packet ring (`TPACKET_V3`) would remove the `recvmsg` part,
-  about an eighth of the capture's cost; the packets' count stays.
+  work charged to whoever sent them). A packet ring (`TPACKET_V3`) would save at most the `recvmsg`
+  part, about an eighth of the capture's cost (not tried); the packets' count stays.
 - Teardown, slower with captures (most at N=250): the capture holds its namespace (its socket),
   so the kernel cannot begin destroying it when the daemon ends, and `ns-exec` looks for
   processes left in it before letting go: a `readlink` of `/proc/PID/ns/net` per process on the machine (94,000 in
