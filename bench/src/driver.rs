@@ -63,8 +63,9 @@ pub struct RunArgs {
     /// At most this many repetitions of variant A (the slow one) per testenv count
     #[arg(long)]
     pub reps_a: Option<usize>,
-    /// Variants to run (letters of ABCPDEL; P is Cp, C with captures)
-    #[arg(long, default_value = "ABCPDEL")]
+    /// Variants to run (letters of ABCPDSEL; P is Cp, C with captures; S is Ds, D with the
+    /// statically linked tools, built by bench/run into target/bench-profiles/crt-static)
+    #[arg(long, default_value = "ABCPDSEL")]
     pub variants: String,
     /// Where to write the report [default: BENCHMARKS.md for --size full, else
     /// target/bench/BENCHMARKS-SIZE.md]
@@ -99,17 +100,21 @@ pub enum Variant {
     /// C with captures (NSTOOLS_PCAP_DIR set).
     Cp,
     D,
+    /// D with the statically linked tools (as `scripts/install` installs them).
+    Ds,
     E,
     L,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 7] = [Variant::A, Variant::B, Variant::C, Variant::Cp, Variant::D, Variant::E, Variant::L];
+    pub const ALL: [Variant; 8] =
+        [Variant::A, Variant::B, Variant::C, Variant::Cp, Variant::D, Variant::Ds, Variant::E, Variant::L];
 
     /// The letter that names it in `--variants`.
     fn code(self) -> char {
         match self {
             Variant::Cp => 'P',
+            Variant::Ds => 'S',
             v => v.letter().chars().next().unwrap_or('?'),
         }
     }
@@ -121,6 +126,7 @@ impl Variant {
             Variant::C => "C",
             Variant::Cp => "Cp",
             Variant::D => "D",
+            Variant::Ds => "Ds",
             Variant::E => "E",
             Variant::L => "L",
         }
@@ -133,6 +139,7 @@ impl Variant {
             Variant::C => "our drop-in scripts, called as Samba calls them",
             Variant::Cp => "C with captures (NSTOOLS_PCAP_DIR set)",
             Variant::D => "our binaries composed from the selftest side",
+            Variant::Ds => "D with the tools linked statically, as scripts/install installs them",
             Variant::E => "the floor: D's kernel requests from one process",
             Variant::L => "D's library functions from one process",
         }
@@ -144,7 +151,7 @@ impl Variant {
             Variant::B => Some("B/selftest.sh"),
             Variant::C => Some("C/selftest.sh"),
             Variant::Cp => Some("Cp/selftest.sh"),
-            Variant::D => Some("D/selftest.sh"),
+            Variant::D | Variant::Ds => Some("D/selftest.sh"),
             Variant::E | Variant::L => None,
         }
     }
@@ -236,7 +243,7 @@ impl Plan {
             let v = Variant::ALL
                 .into_iter()
                 .find(|v| v.code() == c.to_ascii_uppercase())
-                .with_context(|| format!("unknown variant {c:?} (variants are A B C P D E L; P is Cp)"))?;
+                .with_context(|| format!("unknown variant {c:?} (variants are A B C P D S E L; P is Cp, S is Ds)"))?;
             if !plan.variants.contains(&v) {
                 plan.variants.push(v);
             }
@@ -295,6 +302,11 @@ impl Ctx {
             Ctx { variants: root.join("bench/variants"), root, bin, exe, work, path, counter: 0, baseline: Vec::new() };
         ctx.baseline = own_links()?;
         Ok(ctx)
+    }
+
+    /// Where bench/run builds the statically linked tools (variant Ds).
+    pub fn static_bin(&self) -> PathBuf {
+        self.root.join("target/bench-profiles/crt-static/bin")
     }
 
     /// A unique tag for the processes of one run.
@@ -479,6 +491,12 @@ fn variant_command(ctx: &Ctx, v: Variant, ids: &[u32], work: &Path, tag: &str, w
         .env("BENCH_SCRIPTS", ctx.root.join("scripts"))
         .env("BENCH_DAEMON", ctx.variants.join("daemon.sh"))
         .current_dir(work);
+    if v == Variant::Ds {
+        let mut path = OsString::from(ctx.static_bin());
+        path.push(":");
+        path.push(&ctx.path);
+        cmd.env("PATH", path);
+    }
     cmd
 }
 

@@ -138,7 +138,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     let started = Instant::now();
     prepare_isolation()?;
-    let plan = Plan::new(&args)?;
+    let mut plan = Plan::new(&args)?;
     check_tools(&plan)?;
     let root = match &args.root {
         Some(r) => r.clone(),
@@ -147,6 +147,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let mut ctx = Ctx::new(root.clone())?;
     for tool in ["ns-unshare", "veth-pair", "br-attach", "ns-exec", "ns-ls"] {
         ensure!(ctx.bin.join(tool).is_file(), "{} is missing: build first (bench/run does)", tool);
+    }
+    if plan.variants.contains(&Variant::Ds) && !ctx.static_bin().join("ns-unshare").is_file() {
+        eprintln!(
+            "nstools-bench: no statically linked tools in {} (bench/run builds them): variant Ds left out",
+            ctx.static_bin().display()
+        );
+        plan.variants.retain(|&v| v != Variant::Ds);
     }
     let machine = report::Machine::probe();
     eprintln!(

@@ -195,11 +195,12 @@ pub fn summary(results: &Results) -> String {
         };
         let _ = writeln!(
             out,
-            "N={n}: setup / teardown ratios: A/C {}, B/C {}, D/E {}, Cp/C {}",
+            "N={n}: setup / teardown ratios: A/C {}, B/C {}, D/E {}, Cp/C {}, Ds/E {}",
             r(Variant::A, Variant::C),
             r(Variant::B, Variant::C),
             r(Variant::D, Variant::E),
-            r(Variant::Cp, Variant::C)
+            r(Variant::Cp, Variant::C),
+            r(Variant::Ds, Variant::E)
         );
     }
     if let Some(o) = &results.overheads
@@ -224,6 +225,7 @@ torn down.
 | C | our drop-in scripts (`scripts/`), called exactly as Samba calls them (`bench/variants/C/`) | `unshare --net start_in_ns.sh` in the background (banner, nsenter.sh, one `veth-pair`, then the daemon), then `add_bridge_iface.sh` (`br-attach`, waiting by netlink notification), then waits for the daemon to run |
 | Cp | C with captures: `NSTOOLS_PCAP_DIR` set to a tmpfs folder (`bench/variants/Cp/`) | as C, but `start_in_ns.sh` becomes `ns-exec --end-netns --capture` at once, whose child (a shell) makes the pair and becomes the daemon; the testenv's traffic is recorded until the daemon has ended. Once per run, `create_bridge.sh` starts the bridge's capture in the background |
 | D | our binaries composed directly from the selftest side (`bench/variants/D/`) | `pid=$(ns-unshare)`; `veth-pair vethn --netns $pid --addr ... --addr ...`; `br-attach --timeout 0 vethn-br`. The holder is the long-lived process |
+| Ds | D with the tools linked statically, as `scripts/install` installs them (`target/bench-profiles/crt-static/`: `RUSTFLAGS=-Ctarget-feature=+crt-static`) | as D: the same script, the static tools first on `PATH`; no dynamic loader at each start |
 | E | the floor: D's kernel requests from one process, no process started but the holders (`bench/src/floor.rs`) | fork a holder (`nstools::holder`), open its namespace, a netlink socket inside it (setns there and back), then the same ten requests D's tools make (holder: `lo` up; veth-pair: the pair, look up, up, `lo` up, two addresses; br-attach: look up the bridge and the port, master + up) |
 | L | D's library functions from one process (`bench/src/floor.rs`) | `holder::start`, `veth::create`, `bridge::run` (what the three binaries call), so D − L is the cost of starting processes and L − E that of the library's conveniences |
 
@@ -292,9 +294,9 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
     let _ = writeln!(w, "## Summary\n");
     let _ = writeln!(
         w,
-        "| N | A/C setup | A/C teardown | B/C setup | B/C teardown | D/E setup | D/E teardown | Cp/C setup | Cp/C teardown |"
+        "| N | A/C setup | A/C teardown | B/C setup | B/C teardown | D/E setup | D/E teardown | Cp/C setup | Cp/C teardown | Ds/E setup | Ds/E teardown |"
     );
-    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes {
         let r = |a: Variant, b: Variant, f: fn(&Cell) -> f64| match (get(&c, n, a), get(&c, n, b)) {
             (Some(x), Some(y)) => ratio(f(&x) / f(&y)),
@@ -302,7 +304,7 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
         };
         let _ = writeln!(
             w,
-            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r(Variant::A, Variant::C, |x| x.setup),
             r(Variant::A, Variant::C, |x| x.teardown),
             r(Variant::B, Variant::C, |x| x.setup),
@@ -311,6 +313,8 @@ pub fn render(results: &Results, ctx: &Ctx) -> String {
             r(Variant::D, Variant::E, |x| x.teardown),
             r(Variant::Cp, Variant::C, |x| x.setup),
             r(Variant::Cp, Variant::C, |x| x.teardown),
+            r(Variant::Ds, Variant::E, |x| x.setup),
+            r(Variant::Ds, Variant::E, |x| x.teardown),
         );
     }
     let _ = writeln!(w);
