@@ -774,9 +774,9 @@ Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-meas
   part, about an eighth of the capture's cost (not tried); the packets' count stays.
 - Teardown, slower with captures (most at N=250): the capture holds its namespace (its socket),
   so the kernel cannot begin destroying it when the daemon ends, and `ns-exec` looks for
-  processes left in it before letting go: a `readlink` of `/proc/PID/ns/net` per process on the machine (94,000 in
-  that run, ~376 per testenv). Without a capture the kernel's prompt destruction says that
-  nothing else is inside, and nothing is scanned.
+  processes left in it before letting go: a `readlink` of `/proc/PID/ns/net` per process on the
+  machine (94,000 in that run, ~376 per testenv). Without a capture the kernel's prompt
+  destruction says that nothing else is inside, and nothing is scanned.
 ";
 
 fn render_overheads(w: &mut String, o: &Overheads, results: &Results, ctx: &Ctx) {
