@@ -506,7 +506,39 @@ fn run_pool(groups: &[Group], threads: usize) {
     });
 }
 
+/// SIGINT and SIGQUIT back to their defaults, for this process and so for every tool it runs.
+/// A shell starts a background job without job control (`scripts/test &`, `nohup scripts/test
+/// &` from a script) with both ignored, and an ignored signal that arrives before a tool has
+/// blocked it - in the first milliseconds after exec - is discarded by the kernel, where by
+/// default it would kill the tool before it changed anything: the signal tests (SIGINT at random
+/// points, done or undone) assume the defaults a terminal or a service gives. So the suite
+/// re-executes itself through coreutils' `env --default-signal` (this crate has no unsafe code
+/// to change a disposition itself). The tools' own handling of an inherited ignored SIGINT is
+/// tested where one is started that way (a capture in the background, tests/capture.rs).
+fn default_interrupts() {
+    use std::os::unix::process::CommandExt;
+    const INT_QUIT: u64 = (1 << (2 - 1)) | (1 << (3 - 1));
+    let ignored = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("SigIgn:")).and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    if ignored & INT_QUIT == 0 || std::env::var_os("NSTOOLS_RELIABILITY_REEXEC").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let err = Command::new("env")
+        .arg("--default-signal=INT,QUIT")
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env("NSTOOLS_RELIABILITY_REEXEC", "1")
+        .exec();
+    eprintln!("reliability: SIGINT is ignored and env --default-signal could not reset it ({err}); going on");
+}
+
 fn main() {
+    default_interrupts();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let groups: Vec<Group> =
         [reliability_input::GROUPS, reliability_security::GROUPS, reliability_faults::GROUPS, reliability_load::GROUPS]
