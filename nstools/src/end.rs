@@ -14,11 +14,11 @@
 //! run. Once the command has ended:
 //!
 //! - the caller moves to its parent's namespace, subscribes to the removal of the pairs the
-//!   namespace has then (those found before if they are all still there), and lets go of it:
-//!   nothing of it is removed before, the caller holds it. Unless
-//!   processes are left in it, the kernel destroys it, asynchronously and in batches, removing
-//!   its interfaces and their peers - far cheaper than deleting each pair ourselves, which costs
-//!   an RCU grace period, about 28 ms here, per testenv. The caller waits for the peers to go;
+//!   namespace has then (those found before if they are all still there; nothing of it can go
+//!   before, the caller holds it), and lets go of it. Unless processes are left in it, the
+//!   kernel destroys it, asynchronously and in batches, removing its interfaces and their
+//!   peers - far cheaper than deleting each pair ourselves, which costs an RCU grace period,
+//!   about 28 ms here, per testenv. The caller waits for the peers to go;
 //! - if the peers are not gone promptly, the caller asks whether the kernel has begun to destroy
 //!   the namespace (it removes the namespace's id first: the peers no longer name it). If it
 //!   has, there is nothing to look for: many testenvs ending at once make batches that take
@@ -158,6 +158,12 @@ fn terminate(pids: &[i32]) {
     }
 }
 
+/// Whether the peer `(index, name)` is still here: that index, with that name (not another
+/// interface given the index since).
+fn still_here(here: &mut Netlink, (index, name): &(u32, String)) -> bool {
+    matches!(here.get_link(LinkId::Index(*index)), Ok(Some(l)) if l.name == *name)
+}
+
 /// Where the caller cannot leave: everything from inside, the pairs deleted by the caller.
 fn end_from_inside(netns: Netns, leftovers: impl FnOnce(&[i32]), release: impl FnOnce()) {
     let left = crate::netns::processes_in(netns.inode());
@@ -245,7 +251,7 @@ impl Parent {
             return Listened::Failed;
         };
         let (here, before) = (&mut self.here, self.peers.len());
-        self.peers.retain(|(i, name)| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(l)) if l.name == *name));
+        self.peers.retain(|peer| still_here(here, peer));
         self.watch = Some(watch);
         if self.peers.len() == before { Listened::AllThere } else { Listened::Changed }
     }
@@ -260,7 +266,7 @@ impl Parent {
                 Ok(Removal::Overrun) => {
                     watch.drain();
                     let here = &mut self.here;
-                    self.peers.retain(|(i, _)| matches!(here.get_link(LinkId::Index(*i)), Ok(Some(_))));
+                    self.peers.retain(|peer| still_here(here, peer));
                 }
                 Ok(Removal::Timeout) | Err(_) => return false,
             }
