@@ -8,7 +8,8 @@
 # keeps its inherited value; the file is data, never evaluated), prints the banner, writes the
 # nsenter.sh helper, then creates the veth pair IFACE / IFACE-br with each end directly in its
 # namespace (IFACE-br in PARENT_PID's) and IFACE's addresses (IPv6 without DAD), lo and both
-# ends up - one veth-pair call. Then this process becomes 'ns-exec --end-netns': it runs CMD as
+# ends up - one veth-pair call, made by this process itself (exec), which then becomes
+# 'ns-exec --end-netns' (veth-pair's exec; the PID stays the same): it runs CMD as
 # its child with stdin untouched (Samba's daemons stop when their stdin pipe closes), passes
 # every catchable signal on to it (Samba3's forced stop sends SIGUSR1 and SIGALRM) and exits
 # with its status once the testenv is gone (namespace, addresses, IFACE-br), so it can start
@@ -32,7 +33,7 @@
 # interface, loopback included - into $NSTOOLS_PCAP_DIR/NAME.pcap (pcapng; NAME is $ENVNAME, else
 # $NETBIOSNAME, else IFACE), from before the veth pair exists until the daemon has ended:
 # 'ns-exec --capture' does it in the process that stays in the testenv's network namespace
-# (this PID), and the pair is made by its child, a shell that then becomes CMD.
+# (this PID), and the pair is made by its child, veth-pair, which then becomes CMD.
 set -eu
 case $0 in */*) . "${0%/*}/nstools-common.sh" ;; *) . ./nstools-common.sh ;; esac
 
@@ -75,29 +76,25 @@ nstools_mk_nsenter "${entry_pid:-$$}" "$exports_file" # what mk_nsenter.sh does,
 echo "To communicate with this testenv, use: $nstools_helper"
 echo "-------------------------------------------------------------"
 
-# Where this PID must be ns-exec before the pair exists, its child makes the pair, then becomes
-# CMD: a shell running this script with IFACE PARENT_PID CIDR [CIDR6] CMD...
-pair_then='veth-pair "$1" --peer-netns "$2" --addr "$3" ${4:+--addr "$4"} || exit
-shift 4
-exec "$@"'
-
+# What runs in the end, then the pair before it (veth-pair becomes what follows its '--': exec,
+# no shell in between), then what runs first: this PID stays the testenv's throughout.
 if [ -n "$holder" ]; then
-    # This PID stays the testenv's: ns-exec joins the holder's network namespace (exec, no new
-    # process), the pair is made from there, then ns-exec joins the holder's other namespaces,
-    # forks CMD into its PID namespace (with the original stdin), passes signals on and exits
-    # with CMD's status. With a capture, this PID records and the rest runs as its child.
-    exec ns-exec -t "$holder" --net ${pcap:+--capture "$pcap"} -- /bin/sh -c "$pair_then" start_in_ns.sh \
-        "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" ns-exec -t "$holder" --all -- "$@"
+    # ns-exec joins the holder's network namespace (exec, no new process), the pair is made from
+    # there, then ns-exec joins the holder's other namespaces, forks CMD into its PID namespace
+    # (with the original stdin), passes signals on and exits with CMD's status. With a capture,
+    # this PID records and the rest runs as its child.
+    set -- ns-exec -t "$holder" --all -- "$@"
+elif [ -z "$pcap" ]; then
+    # The daemon ends the testenv: 'ns-exec --end-netns' ends this network namespace with it (not
+    # one our parent is in too: start_in_ns.sh run without 'unshare --net' has none of its own).
+    set -- ns-exec -t $$ --end-netns -- "$@"
 fi
-
-if [ -n "$pcap" ]; then
-    # As below, with the capture open before the pair is made (by the shell that becomes CMD).
-    exec ns-exec -t $$ --end-netns --capture "$pcap" -- /bin/sh -c "$pair_then" start_in_ns.sh \
-        "$interface" "$parent_pid" "$SERVER_IP/24" "${SERVER_IPV6:+$SERVER_IPV6/112}" "$@"
+set -- veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"} -- "$@"
+if [ -n "$holder" ]; then
+    exec ns-exec -t "$holder" --net ${pcap:+--capture "$pcap"} -- "$@"
+elif [ -n "$pcap" ]; then
+    # As without, with the capture open before the pair is made (by its child, which then
+    # becomes CMD).
+    exec ns-exec -t $$ --end-netns --capture "$pcap" -- "$@"
 fi
-
-veth-pair "$interface" --peer-netns "$parent_pid" --addr "$SERVER_IP/24" ${SERVER_IPV6:+--addr "$SERVER_IPV6/112"}
-
-# The daemon ends the testenv: 'ns-exec --end-netns' ends this network namespace with it (not
-# one our parent is in too: start_in_ns.sh run without 'unshare --net' has none of its own).
-exec ns-exec -t $$ --end-netns -- "$@"
+exec "$@"

@@ -241,6 +241,39 @@ fn failure_after_creation_removes_the_pair() {
     assert_eq!(sb.links_in(env), ["lo"]);
 }
 
+#[test]
+fn then_becomes_the_command_once_the_pair_is_made() {
+    let mut sb = sandbox!("then_becomes_the_command_once_the_pair_is_made");
+    let env = sb.spawn_netns();
+    let env_s = env.to_string();
+    // CMD sees the pair made (address, up), runs as veth-pair's own process (exec: its parent
+    // is the shell that started veth-pair, which waits for it by its PID) with termination
+    // signals neither blocked nor ignored, and its status is the one seen.
+    let script = format!(
+        "veth-pair veth21 --netns {env} --addr 10.53.57.21/24 -- sh -c '\
+             nsenter -t {env} --net ip -br addr show veth21; \
+             echo \"ppid $PPID\"; grep -E \"^Sig(Blk|Ign)\" /proc/$$/status; exit 7' & \
+         echo \"shell $$\"; wait $!; echo \"status $?\""
+    );
+    let out = sb.sh(&script).unwrap();
+    assert!(out.contains("veth21@") && out.contains("UP") && out.contains("10.53.57.21/24"), "{out}");
+    let shell = out.lines().find_map(|l| l.strip_prefix("shell ")).unwrap();
+    assert!(out.contains(&format!("ppid {shell}")), "CMD is veth-pair's process, a child of the shell: {out}");
+    assert!(out.contains("SigBlk:\t0000000000000000"), "no signal blocked in CMD: {out}");
+    assert!(out.contains("status 7"), "CMD's status is veth-pair's: {out}");
+    assert_eq!(sb.links(), ["lo", "veth21-br"]);
+
+    // CMD cannot be run: the pair goes again, 127 (not found) or 126 (not executable).
+    sb.run("veth-pair", &["veth22", "--netns", &env_s, "--", "no-such-command-here"])
+        .fails(127, "no-such-command-here");
+    sb.run("veth-pair", &["veth22", "--netns", &env_s, "--", "/dev/null"]).fails(126, "/dev/null");
+    assert_eq!(sb.links_in(env), ["lo", "veth21"]);
+    assert_eq!(sb.links(), ["lo", "veth21-br"]);
+    // Nothing to become with --delete or --shape.
+    sb.run("veth-pair", &["--delete", "veth21", "--netns", &env_s, "--", "true"]).fails(2, "--delete");
+    assert_eq!(sb.links(), ["lo", "veth21-br"]);
+}
+
 /// The default route of `family` (`-4`, `-6`) in `pid`'s namespace: its gateway, if any.
 fn default_gateway(sb: &nstools_tests::Sandbox, pid: u32, family: &str) -> Option<String> {
     let routes = sb.ip_in(pid, &format!("{family} route show default"));

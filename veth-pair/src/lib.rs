@@ -9,6 +9,7 @@ use nstools::netlink::link::parse_mac;
 use nstools::signals::Deferred;
 use nstools::veth::{EndSpec, VethSpec};
 use nstools::{Cidr, IfName, Result, TargetSpec};
+use std::ffi::OsString;
 use std::str::FromStr;
 
 /// The tool's name, as it prints it in messages.
@@ -43,6 +44,9 @@ Examples:
   # Delete a pair (both ends go)
   veth-pair --delete v0 --netns blue
 
+  # Then become a command (exec, no shell in between): the pair exists when it starts
+  veth-pair veth21 -p \"$PARENT_PID\" --addr 10.53.57.21/24 -- ns-exec -t $$ --end-netns smbd
+
 Targets (--netns, --peer-netns): a PID, PID:INODE (refused if the PID's network namespace is no
 longer INODE), an nsfs path such as /proc/PID/ns/net, or a name under /run/netns.
 
@@ -52,11 +56,16 @@ alone is shaped by tbf; delay, jitter and loss need the kernel's netem (sch_nete
 none. ns-ls shows them.
 ";
 
+const WITH_CMD: &str = "  \
+  126  with CMD: CMD was found but could not be executed; the pair was deleted
+  127  with CMD: CMD was not found; the pair was deleted
+  otherwise, with CMD: CMD's own status (once the pair is made, veth-pair becomes CMD)";
+
 /// Create a veth pair NAME / NAME-br in ONE netlink request, each end directly in its own
 /// network namespace (no move afterwards), then add addresses and bring both ends and the
 /// loopback of NAME's namespace up. If any step after creation fails, the pair is deleted.
 #[derive(Debug, Parser)]
-#[command(name = "veth-pair", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n{}", cli::EXIT_STATUS))]
+#[command(name = "veth-pair", version, after_help = EXAMPLES, after_long_help = format!("{EXAMPLES}\n{}\n{WITH_CMD}", cli::EXIT_STATUS))]
 pub struct Cli {
     /// Name of the testenv end (at most 15 bytes)
     #[arg(value_name = "NAME", value_parser = IfName::new)]
@@ -142,6 +151,11 @@ pub struct Cli {
     /// With --shape: remove NAME's impairments
     #[arg(long, requires = "shape", conflicts_with_all = ["delay", "jitter", "loss", "rate"])]
     clear: bool,
+
+    /// Once the pair is made, become CMD (exec: same process, no shell in between); if CMD
+    /// cannot be run, the pair is deleted (exit 126, or 127 when not found)
+    #[arg(value_name = "CMD", last = true, conflicts_with_all = ["delete", "shape"])]
+    then: Vec<OsString>,
 }
 
 impl Cli {
@@ -203,6 +217,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             // Nobody learns of the pair: remove it again, as after any other failure.
             return Err(log.rollback(e));
         }
+    }
+    if !cli.then.is_empty() {
+        // The last moment a termination signal undoes the pair; once CMD runs, it is CMD's.
+        if let Some(signal) = guard.pending() {
+            return Err(log.rollback(nstools::signals::interrupted(signal, "the pair was removed")));
+        }
+        let cmd = nstools::exec::Command::new(cli.then, Vec::new());
+        return Err(log.rollback(nstools::exec::exec(&cmd)));
     }
     log.commit();
     guard.commit();
