@@ -751,7 +751,8 @@ Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-meas
   (medians; single runs 0.97-1.61×), CPU 1.84× → 1.58×.
 - Why Cp/C stays above 1.15 at N=250: the packets themselves. ~750 packets × 3-4 µs is 2-3 ms per
   testenv in the capture alone, plus the kernel's delivery of each flooded packet to ~250 sockets,
-  against C's ~12 ms of setup, and the count grows with N. Longer rests only trim the per-wakeup
+  against C's 9-12 ms of setup (the machine's speed varies between reports), and the count grows
+  with N. Longer rests only trim the per-wakeup
   part (a 31 ms rest, 128 MiB granted: CPU 1.37×, setup ~1.25×); a rest the buffer cannot absorb
   loses packets (a `ping -f` on loopback fills a buffer at 0.8-1.7 GB/s here). What would remove
   the packets is multicast snooping with a querier on the bridge (`multicast_querier`), so that
@@ -762,6 +763,25 @@ Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-meas
   address was added, before `vethN-br` was a port, and is repeated only in answer to a query. A
   querier makes a new testenv unreachable over IPv6 until it answers a query (125 s apart by
   default); not done.
+- The packets, not the capture's own start: shown by leaving them out (2026-12-06, 20:20; a harness
+  by hand that calls `start_in_ns.sh` as selftest does and times each testenv with bash's clock,
+  slower per testenv than `bench/run`'s driver; N=250, 6 interleaved runs each, medians): C 10.1
+  ms per testenv, Cp 13.1 ms (1.29×), Cp with each testenv's capture bound to `lo` alone
+  (`--capture-interface lo`: no flooded packet reaches it) 10.8 ms (1.06×). Cp's time grows along
+  the run as the captures multiply (medians of each fifty testenvs: 8.5, 9.4, 10.4, 12.1, 13.7
+  ms); C's barely (7.8 to 8.9 ms), the `lo`-only captures' as little (8.2 to 9.4 ms). CPU of the
+  whole run: Cp 4.7 s, C 3.3 s, `lo`-only 3.5 s, the kernel's part most of the difference (sys
+  1.9 against 1.0-1.2 s). In the same runs, with the scripts of before `veth-pair ... -- CMD`
+  (`start_in_ns.sh`'s capture path ran a shell that made the pair and then became the daemon;
+  now `veth-pair` becomes it): Cp 14.1 → 13.1 ms, C 10.5 → 10.1 ms (its plain path lost a fork).
+- Closing a packet socket costs an RCU grace period: the kernel's `packet_release()` calls
+  `synchronize_net()` whatever the socket did, 16 ms here (`close` under `strace -T`; `ns-exec
+  --capture F -- true` takes 16.9 ms against 1.3 ms without the capture, run after run). Any
+  program that closes one pays it, tcpdump too. Cp pays it once per testenv at teardown (all at
+  once there, so the grace periods overlap) and once in `create_bridge.sh`'s check (a capture on
+  `lo` that tries the folder, the file and the privilege before the bridge is made): most of Cp's
+  longer base. Closing in another process would not end the namespace sooner: it goes only once
+  the socket is gone.
 - The whole machine during one Cp run against one C run (N=250, 2026-12-06; `perf stat -a` on
   syscall tracepoints, `perf record -a` at 1 kHz): per capture, 737 `recvmsg` (one per packet),
   162 `ppoll` (its wakeups, ~4.5 packets each) and 90 `write` (flushes); 26,000 more context
