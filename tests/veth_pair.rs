@@ -248,11 +248,12 @@ fn then_becomes_the_command_once_the_pair_is_made() {
     let env_s = env.to_string();
     // CMD sees the pair made (address, up), runs as veth-pair's own process (exec: its parent
     // is the shell that started veth-pair, which waits for it by its PID) with termination
-    // signals neither blocked nor ignored, and its status is the one seen.
+    // signals no longer blocked, no descriptor of its own left open, and its status is the one seen.
     let script = format!(
         "veth-pair veth21 --netns {env} --addr 10.53.57.21/24 -- sh -c '\
              nsenter -t {env} --net ip -br addr show veth21; \
-             echo \"ppid $PPID\"; grep -E \"^Sig(Blk|Ign)\" /proc/$$/status; exit 7' & \
+             echo \"ppid $PPID\"; grep -E \"^Sig(Blk|Ign)\" /proc/$$/status; \
+             echo \"sockets $(ls -l /proc/$$/fd | grep -c -e socket: -e signalfd)\"; exit 7' & \
          echo \"shell $$\"; wait $!; echo \"status $?\""
     );
     let out = sb.sh(&script).unwrap();
@@ -260,6 +261,7 @@ fn then_becomes_the_command_once_the_pair_is_made() {
     let shell = out.lines().find_map(|l| l.strip_prefix("shell ")).unwrap();
     assert!(out.contains(&format!("ppid {shell}")), "CMD is veth-pair's process, a child of the shell: {out}");
     assert!(out.contains("SigBlk:\t0000000000000000"), "no signal blocked in CMD: {out}");
+    assert!(out.contains("sockets 0"), "no netlink socket or signalfd of veth-pair left open in CMD: {out}");
     assert!(out.contains("status 7"), "CMD's status is veth-pair's: {out}");
     assert_eq!(sb.links(), ["lo", "veth21-br"]);
 
