@@ -143,7 +143,13 @@ fn sweep(
                 // ns-exec's output is its command's: a command that printed and was then ended by
                 // the signal passed on to it (ns-exec ends as it did, saying nothing) printed it.
                 let commands_output = program.ends_with("ns-exec") && lines.is_empty();
-                assert!(r.stdout.is_empty() || commands_output, "{ctx}: printed {:?} but was undone", r.stdout);
+                assert!(
+                    r.stdout.is_empty() || commands_output,
+                    "{ctx}: printed {:?} but was undone ({:?}, stderr {:?})",
+                    r.stdout,
+                    r.status,
+                    r.stderr
+                );
             } else {
                 panic!("{ctx}: neither done nor undone by the signal: {:?}, stderr {:?}", r.status, r.stderr);
             }

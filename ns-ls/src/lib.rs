@@ -140,6 +140,11 @@ fn query(cli: &Cli) -> Query {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
+    // A listing is all or nothing. Termination signals are held back from the start, so that
+    // none is taken by a helper thread (they inherit the mask) or anywhere but here: one that
+    // came while listing ends the run silently before anything is printed, as it would have at
+    // once; one that comes later is discarded, and the listing printed whole exits 0.
+    let output = nstools::signals::Deferred::block()?;
     let listing = list(&query(&cli))?;
     let text = if cli.json {
         serde_json::to_string_pretty(&listing).map_err(|e| Error::new("cannot encode JSON").detail(e.to_string()))?
@@ -151,9 +156,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         let columns = cli.output.map_or_else(|| Column::DEFAULT.to_vec(), |c| c.0);
         table(&listing, &columns, !cli.noheadings, !cli.no_interfaces).trim_end().to_owned()
     };
-    // A listing is all or nothing: a termination signal from here on no longer cuts it short
-    // (one that came earlier has already ended the run, before anything was printed).
-    let output = nstools::signals::Deferred::block()?;
+    if let Some(signal) = output.pending() {
+        nstools::signals::die_of(signal);
+    }
     if !text.is_empty() {
         // No rows and no header (-n): no output at all, as lsns (not an empty line).
         cli::print_line(&text)?;
