@@ -1,6 +1,7 @@
-//! Running the command of `ns-exec`: PATH search in the command's own environment, exec
-//! without an extra process, or a fork when a PID namespace was entered (the child is the only
-//! one that lands in it), with signals passed on and the child's status returned.
+//! Running a command (`ns-exec`'s, and `veth-pair -- CMD`'s): PATH search in the command's own
+//! environment, exec without an extra process, or a fork when a PID namespace was entered (the
+//! child is the only one that lands in it), with signals passed on and the child's status
+//! returned.
 //!
 //! Exit status, as coreutils' `env`/`chroot`: 126 when CMD cannot be executed, 127 when it is
 //! not found; otherwise CMD's own.
@@ -88,12 +89,18 @@ fn cstring(s: &OsStr, what: &str) -> Result<CString> {
     })
 }
 
-/// Replace this process with the command. Returns only on failure (126 or 127).
+/// Replace this process with the command. Returns only on failure (126 or 127), with the
+/// caller's signal mask as it was: a caller that then undoes its work does so with its
+/// termination signals still held back.
 pub fn exec(cmd: &Command) -> Error {
-    match exec_inner(cmd) {
+    let mut mask = SigSet::empty();
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, None, Some(&mut mask));
+    let e = match exec_inner(cmd) {
         Ok(never) => match never {},
         Err(e) => e,
-    }
+    };
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+    e
 }
 
 fn exec_inner(cmd: &Command) -> Result<std::convert::Infallible> {
@@ -289,5 +296,24 @@ pub fn fork_and_wait(
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_exec_leaves_the_callers_mask_as_it_was() {
+        // This thread only (tests run in parallel threads): SIGHUP held back, as a tool holds
+        // its termination signals while it has something to undo.
+        let held: SigSet = [Signal::SIGHUP].into_iter().collect();
+        let mut before = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&held), Some(&mut before)).unwrap();
+        let cmd = Command::new(vec!["/nonexistent/no-such-command".into()], Vec::new());
+        assert_eq!(exec(&cmd).exit_code(), exit::NOT_FOUND);
+        let mut after = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), Some(&mut after)).unwrap();
+        assert!(after.contains(Signal::SIGHUP), "still held back after the failed exec");
     }
 }
