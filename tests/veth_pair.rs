@@ -252,7 +252,7 @@ fn then_becomes_the_command_once_the_pair_is_made() {
     let script = format!(
         "veth-pair veth21 --netns {env} --addr 10.53.57.21/24 -- sh -c '\
              nsenter -t {env} --net ip -br addr show veth21; \
-             echo \"ppid $PPID\"; grep -E \"^Sig(Blk|Ign)\" /proc/$$/status; \
+             echo \"ppid $PPID\"; grep SigBlk /proc/$$/status; \
              echo \"sockets $(ls -l /proc/$$/fd | grep -c -e socket: -e signalfd)\"; exit 7' & \
          echo \"shell $$\"; wait $!; echo \"status $?\""
     );

@@ -752,11 +752,11 @@ Captures (Cp, N=250; counters added to `ns-exec` by hand, 2-core VM, not re-meas
 - Why Cp/C stays above 1.15 at N=250: the packets themselves. ~750 packets × 3-4 µs is 2-3 ms per
   testenv in the capture alone, plus the kernel's delivery of each flooded packet to ~250 sockets,
   against C's 9-12 ms of setup (the machine's speed varies between reports), and the count grows
-  with N. Longer rests only trim the per-wakeup
-  part (a 31 ms rest, 128 MiB granted: CPU 1.37×, setup ~1.25×); a rest the buffer cannot absorb
-  loses packets (a `ping -f` on loopback fills a buffer at 0.8-1.7 GB/s here). What would remove
-  the packets is multicast snooping with a querier on the bridge (`multicast_querier`), so that
-  reports and solicitations reach only the ports that asked for them. Tried by hand (2026-12-06;
+  with N. Longer rests only trim the per-wakeup part (a 31 ms rest, 128 MiB granted: CPU 1.37×,
+  setup ~1.25×); a rest the buffer cannot absorb loses packets (a `ping -f` on loopback fills a
+  buffer at 0.8-1.7 GB/s here). What would remove the packets is multicast snooping with a
+  querier on the bridge (`multicast_querier`), so that reports and solicitations reach only the
+  ports that asked for them. Tried by hand (2026-12-06;
   `mcast_querier 1` on `selftest0`, two testenvs made as C makes them once the querier had run
   12 s): the first `ping -6` between them failed (address unreachable after 3 s), as the bridge
   had not learnt the solicited-node group of `veth21`'s address - its report was sent when the

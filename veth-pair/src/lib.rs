@@ -56,8 +56,7 @@ alone is shaped by tbf; delay, jitter and loss need the kernel's netem (sch_nete
 none. ns-ls shows them.
 ";
 
-const WITH_CMD: &str = "  \
-  126  with CMD: CMD was found but could not be executed; the pair was deleted
+const WITH_CMD: &str = "  126  with CMD: CMD was found but could not be executed; the pair was deleted
   127  with CMD: CMD was not found; the pair was deleted
   otherwise, with CMD: CMD's own status (once the pair is made, veth-pair becomes CMD)";
 
