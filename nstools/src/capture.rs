@@ -493,11 +493,7 @@ impl Capture {
         self.count_drops();
         self.socket = None;
         if self.drops > 0 {
-            eprintln!(
-                "ns-exec: capture to {}: the kernel dropped {} packet(s) it could not buffer",
-                crate::cli::printable(&self.shown),
-                self.drops
-            );
+            eprintln!("ns-exec: {}", dropped_message(&crate::cli::printable(&self.shown), self.drops, self.buffer));
         }
         let Writer(out) = self.out;
         out.into_inner().into_inner().map_err(|e| Error::io(format!("capture to {}", self.shown), e.error()))?;
@@ -536,6 +532,21 @@ impl Alongside for Capture {
     fn ends_on_interrupt(&self) -> bool {
         true
     }
+}
+
+/// What a capture that lost packets says: how many, and where its buffer was capped (the
+/// kernel grants twice what is asked, so less than twice [`RECEIVE_BUFFER`] is
+/// `net.core.rmem_max`'s doing), what can be done.
+fn dropped_message(shown: &str, drops: u64, buffer: u64) -> String {
+    let mut said = format!("capture to {shown}: the kernel dropped {drops} packet(s) it could not buffer");
+    if buffer < 2 * RECEIVE_BUFFER as u64 {
+        said += &format!(
+            " (a buffer of {} KiB: without CAP_NET_ADMIN it is capped by net.core.rmem_max; raise that, \
+             or keep bulk traffic out with --capture-filter)",
+            buffer >> 10
+        );
+    }
+    said
 }
 
 /// Index, name and ARP hardware type of every interface of the calling thread's network
@@ -595,6 +606,19 @@ mod tests {
         assert!(Filter::parse("3\n6 0 0 0\n").is_none(), "count mismatch");
         assert!(Filter::parse("tcpdump: syntax error\n").is_none());
         assert!(Filter::parse("0\n").is_none());
+    }
+
+    #[test]
+    fn a_loss_says_where_the_buffer_was_capped() {
+        let capped = dropped_message("'f.pcap'", 54, 425_984);
+        assert_eq!(
+            capped,
+            "capture to 'f.pcap': the kernel dropped 54 packet(s) it could not buffer (a buffer of 416 KiB: \
+             without CAP_NET_ADMIN it is capped by net.core.rmem_max; raise that, or keep bulk traffic out \
+             with --capture-filter)"
+        );
+        let granted = dropped_message("'f.pcap'", 3, 2 * RECEIVE_BUFFER as u64);
+        assert_eq!(granted, "capture to 'f.pcap': the kernel dropped 3 packet(s) it could not buffer");
     }
 
     #[test]
