@@ -585,7 +585,8 @@ fn check_demo_extras(text: &str, out_dir: &Path) {
         let streams = std::process::Command::new("tshark")
             .arg("-r")
             .arg(out_dir.join("demo.pcap"))
-            .args(["-q", "-z", "conv,tcp", "-Y", "tcp.port == 8021 && tcp.len > 0 && tcp.dstport == 8021"])
+            .args(["-Y", "tcp.dstport == 8021 && tcp.len > 0", "-T", "fields", "-e", "frame.number"])
+            .args(["-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.len", "-e", "_ws.col.Info"])
             .output()
             .unwrap();
         panic!(
