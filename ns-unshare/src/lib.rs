@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use nstools::holder::{self, HolderArgs, HolderSpec, Print};
-use nstools::signals::{Deferred, interrupted};
+use nstools::signals::Deferred;
 use nstools::{Error, Result, TargetSpec, cli};
 
 /// The tool's name, as it prints it in messages.
@@ -81,9 +81,9 @@ pub fn run(Cli { args: cli }: Cli) -> Result<u8> {
     };
     let spec = HolderSpec { exit_with, ..cli.spec() };
     let started = holder::start(&spec)?;
-    if let Some(signal) = guard.pending() {
+    if let Err(e) = guard.check("the holder was stopped; nothing is left") {
         started.abort();
-        return Err(interrupted(signal, "the holder was stopped; nothing is left"));
+        return Err(e);
     }
     let line = if cli.json {
         serde_json::to_string(&started.report(cli.name.as_deref()))

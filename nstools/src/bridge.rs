@@ -63,10 +63,8 @@ pub fn run_with_tunnel(
         None => Netns::current()?,
     };
     let mut log = Undo::new(Netlink::open_in(&ns)?);
-    let result = attach_all(spec, tunnel, &ns, &mut log, guard).and_then(|report| match guard.pending() {
-        Some(signal) => Err(interrupted(signal, "nothing was changed")),
-        None => Ok(report),
-    });
+    let result = attach_all(spec, tunnel, &ns, &mut log, guard)
+        .and_then(|report| guard.check("nothing was changed").map(|()| report));
     match result {
         Ok(report) => {
             log.commit();

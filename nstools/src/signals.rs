@@ -38,6 +38,15 @@ impl Deferred {
         Signal::try_from(info.ssi_signo as i32).ok()
     }
 
+    /// Err([`interrupted`]) if a termination signal arrived since [`Deferred::block`] (consumes
+    /// it): the check a tool makes before it keeps what it did, `undone` saying what it undid.
+    pub fn check(&self, undone: &str) -> Result<()> {
+        match self.pending() {
+            Some(signal) => Err(interrupted(signal, undone)),
+            None => Ok(()),
+        }
+    }
+
     /// Becomes readable when a termination signal arrives (for poll).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -88,5 +97,16 @@ mod tests {
         assert_eq!(guard.pending(), Some(Signal::SIGHUP));
         assert_eq!(guard.pending(), None);
         assert_eq!(interrupted(Signal::SIGTERM, "x").exit_code(), 143);
+    }
+
+    #[test]
+    fn check_turns_a_held_back_signal_into_the_interrupted_error() {
+        let guard = Deferred::block().unwrap();
+        assert!(guard.check("nothing was changed").is_ok());
+        raise(Signal::SIGHUP).unwrap();
+        let e = guard.check("nothing was changed").unwrap_err();
+        assert_eq!(e.exit_code(), 129);
+        assert_eq!(e.to_string(), interrupted(Signal::SIGHUP, "nothing was changed").to_string());
+        assert!(guard.check("nothing was changed").is_ok(), "consumed");
     }
 }

@@ -18,7 +18,7 @@ use crate::netlink::link::{LinkId, LinkMessage};
 use crate::netlink::undone;
 use crate::netlink::{KernelError, Netlink};
 use crate::netns::{Netns, Target, TargetSpec};
-use crate::signals::{Deferred, interrupted};
+use crate::signals::Deferred;
 use crate::undo::Undo;
 use crate::vocab::{LOOPBACK, LinkKind};
 
@@ -151,10 +151,7 @@ pub fn create(spec: &VethSpec, guard: &Deferred, report: bool) -> Result<(VethRe
         .and_then(|index| configure(spec, log.ctx(), index, (&end_ns, &peer_ns), report))
         .and_then(|r| impair(spec, log.ctx(), r))
         .and_then(|r| add_gateways(&gateways, &peer_ns, &mut log, r))
-        .and_then(|r| match guard.pending() {
-            Some(signal) => Err(interrupted(signal, &format!("{} was removed", spec.end.name))),
-            None => Ok(r),
-        });
+        .and_then(|r| guard.check(&format!("{} was removed", spec.end.name)).map(|()| r));
     match outcome {
         Ok(report) => Ok((report, log)),
         Err(e) => Err(log.rollback(e)),

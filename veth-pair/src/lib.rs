@@ -219,8 +219,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     if !cli.then.is_empty() {
         // The last moment a termination signal undoes the pair; once CMD runs, it is CMD's.
-        if let Some(signal) = guard.pending() {
-            return Err(log.rollback(nstools::signals::interrupted(signal, "the pair was removed")));
+        if let Err(e) = guard.check("the pair was removed") {
+            return Err(log.rollback(e));
         }
         let cmd = nstools::exec::Command::new(cli.then, Vec::new());
         return Err(log.rollback(nstools::exec::exec(&cmd)));
